@@ -1,0 +1,20 @@
+"""Project-wide CLI: `flask seed-demo` runs every area's seed in layer order."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+from flask import Flask
+
+SEED_ORDER = ("core", "accounts", "payments", "logistics", "procurement", "sme")
+
+
+def init_app(app: Flask) -> None:
+    @app.cli.command("seed-demo")
+    def seed_demo() -> None:
+        """Load demo data (idempotent, dates relative to now) and print the logins."""
+        for name in SEED_ORDER:
+            module = importlib.import_module(f"{name}.seed")
+            module.run(echo=click.echo)
+        click.echo("Demo data ready.")

@@ -1,0 +1,11 @@
+"""procurement area."""
+
+from flask import Blueprint
+
+bp = Blueprint("procurement", __name__, url_prefix="/procurement")
+
+
+def init_app(app) -> None:
+    from procurement import views  # noqa: F401
+
+    app.register_blueprint(bp)

@@ -1,0 +1,73 @@
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from core.db import IdMixin, TransactionDoomed, after_commit, db, unit_of_work
+
+
+class ProbeBase(DeclarativeBase):
+    """Kept out of the application's metadata (and so out of migrations)."""
+
+
+class UowProbe(IdMixin, ProbeBase):
+    __tablename__ = "test_uow_probe"
+    label: Mapped[str] = mapped_column(sa.String(20))
+
+
+@pytest.fixture(autouse=True)
+def probe_table(app):
+    UowProbe.__table__.create(db.engine, checkfirst=True)
+    yield
+    db.session.remove()
+    UowProbe.__table__.drop(db.engine, checkfirst=True)
+
+
+def _count() -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(UowProbe))
+
+
+def _inner_service(fail: bool) -> None:
+    with unit_of_work():
+        db.session.add(UowProbe(label="inner"))
+        if fail:
+            raise ValueError("inner failed")
+
+
+def test_outermost_unit_commits_once_for_nested_services():
+    with unit_of_work():
+        db.session.add(UowProbe(label="outer"))
+        _inner_service(fail=False)
+    db.session.remove()
+    assert _count() == 2
+
+
+def test_failure_in_nested_service_rolls_back_outer_work():
+    with pytest.raises(ValueError):
+        with unit_of_work():
+            db.session.add(UowProbe(label="outer"))
+            _inner_service(fail=True)
+    assert _count() == 0
+
+
+def test_swallowed_nested_failure_still_dooms_the_transaction():
+    with pytest.raises(TransactionDoomed):
+        with unit_of_work():
+            db.session.add(UowProbe(label="outer"))
+            try:
+                _inner_service(fail=True)
+            except ValueError:
+                pass
+    assert _count() == 0
+
+
+def test_after_commit_callbacks_run_only_after_a_commit():
+    ran: list[str] = []
+    with unit_of_work():
+        after_commit(lambda: ran.append("committed"))
+        assert ran == []
+    assert ran == ["committed"]
+    with pytest.raises(RuntimeError):
+        with unit_of_work():
+            after_commit(lambda: ran.append("never"))
+            raise RuntimeError
+    assert ran == ["committed"]
