@@ -1,9 +1,8 @@
-"""Tables owned by core. Each core module documents its own table here so the schema of
-core is read in one place. Columns referring to users hold plain ids: core knows no area."""
+"""Stored files (core.files)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -25,15 +24,3 @@ class StoredFile(IdMixin, Base):
     purpose: Mapped[str] = mapped_column(sa.String(40), default="general")
     uploaded_by_id: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
-
-
-class CalendarDay(Base):
-    """An exception to the Monday-Friday week: a public holiday, or a make-up working day (调休)."""
-
-    __tablename__ = "calendar_days"
-
-    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
-    is_working_day: Mapped[bool] = mapped_column(sa.Boolean)
-    name_zh: Mapped[str] = mapped_column(sa.String(100), default="")
-    name_en: Mapped[str] = mapped_column(sa.String(100), default="")
-    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)

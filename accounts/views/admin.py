@@ -1,0 +1,3 @@
+"""accounts views: admin."""
+
+from accounts import bp  # noqa: F401

@@ -1,0 +1,3 @@
+"""accounts views: audit."""
+
+from accounts import bp  # noqa: F401

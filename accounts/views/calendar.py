@@ -1,0 +1,3 @@
+"""accounts views: calendar."""
+
+from accounts import bp  # noqa: F401

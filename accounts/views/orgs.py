@@ -1,0 +1,3 @@
+"""accounts views: orgs."""
+
+from accounts import bp  # noqa: F401

@@ -1,0 +1,3 @@
+"""accounts views: security."""
+
+from accounts import bp  # noqa: F401

@@ -1,0 +1,3 @@
+"""Idempotency-Key records (core.idempotency)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""In-app notifications and preferences (core.notifications)."""
+
+from __future__ import annotations

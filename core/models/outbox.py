@@ -1,0 +1,3 @@
+"""Outbox messages (core.outbox)."""
+
+from __future__ import annotations
