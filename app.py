@@ -14,7 +14,7 @@ import logistics
 import payments
 import procurement
 import sme
-from config import Config
+from config import DEV_SECRET_KEY, Config
 from core import cli as core_cli
 from core import i18n, security
 from core.db import db
@@ -35,6 +35,8 @@ def create_app(config: type | dict[str, Any] | None = None, **overrides: Any) ->
     elif config is not None:
         app.config.from_object(config)
     app.config.update(overrides)
+    if app.config.get("PRODUCTION") and app.config["SECRET_KEY"] == DEV_SECRET_KEY and not app.testing:
+        raise RuntimeError("SECRET_KEY must be set in the environment in production")
     Path(app.config["INSTANCE_DIR"]).mkdir(parents=True, exist_ok=True)
     Path(app.config["FILES_DIR"]).mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO)

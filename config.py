@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = Path(os.environ.get("CANAL_INSTANCE", BASE_DIR / "instance"))
+
+
+DEV_SECRET_KEY = "dev-only-not-secret-change-me"  # noqa: S105 - refused in production by create_app
 
 
 def _bool(name: str, default: bool = False) -> bool:
@@ -22,7 +26,7 @@ class Config:
 
     ENV_NAME = os.environ.get("CANAL_ENV", "development")
     PRODUCTION = ENV_NAME == "production"
-    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret-change-me")
+    SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY)
     SQLALCHEMY_DATABASE_URI = os.environ.get(
         "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'canal.db'}"
     )
@@ -32,6 +36,7 @@ class Config:
     FILES_DIR = Path(os.environ.get("FILES_DIR", INSTANCE_DIR / "files"))
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 20 * 1024 * 1024))
     MAX_FORM_MEMORY_SIZE = 2 * 1024 * 1024
+    MAX_UPLOAD_BYTES = int(os.environ.get("MAX_UPLOAD_BYTES", 20 * 1024 * 1024))  # per file (core.files)
 
     # Sessions: signed cookie carrying a server-side session id (accounts.sessions).
     SESSION_COOKIE_NAME = "canal_session"
@@ -48,6 +53,17 @@ class Config:
     LOGIN_MAX_FAILURES = 5
     LOGIN_LOCKOUT = timedelta(minutes=15)
     PASSWORD_RESET_MAX_AGE = 3600  # seconds
+    TWO_FACTOR_PENDING_SECONDS = 300  # password accepted, waiting for the TOTP step
+
+    # Password hashing: argon2id (argon2-cffi defaults, above ASVS 5.0 minimums)
+    ARGON2_TIME_COST = 3
+    ARGON2_MEMORY_COST = 65536  # KiB
+    ARGON2_PARALLELISM = 4
+
+    # Rate limits of authentication endpoints (per client IP)
+    LOGIN_RATE_LIMIT = "10 per minute; 100 per hour"
+    RESET_RATE_LIMIT = "5 per minute; 30 per hour"
+    TOKEN_RATE_LIMIT = "10 per minute; 50 per hour"  # noqa: S105 - a rate, not a secret
 
     # CSRF (Flask-WTF): checked explicitly in core.security.csrf_rule, not by default.
     WTF_CSRF_CHECK_DEFAULT = False
@@ -74,6 +90,7 @@ class Config:
     HUEY_IMMEDIATE = _bool("HUEY_IMMEDIATE", False)
     OUTBOX_MAX_ATTEMPTS = 8
     OUTBOX_BACKOFF_BASE = 30  # seconds, doubled per attempt
+    OUTBOX_LEASE_SECONDS = 300  # a claimed message is not retried before this (handler running)
 
     # Mail: Flask-Mail when MAIL_SERVER is set, otherwise a log backend.
     MAIL_SERVER = os.environ.get("MAIL_SERVER")
@@ -82,11 +99,18 @@ class Config:
     MAIL_USERNAME = os.environ.get("MAIL_USERNAME")
     MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
     MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "Canal <noreply@canal.yangzhou.example>")
+    MAIL_LOG_FILE = os.environ.get("MAIL_LOG_FILE")  # log backend; default instance/mail.log
+    BASE_URL = os.environ.get("BASE_URL", "http://localhost:5000")  # absolute links in emails sent by tasks
 
     # Platform signing key (Ed25519, PEM) for audit checkpoints and receipts.
     PLATFORM_SIGNING_KEY_FILE = os.environ.get(
         "PLATFORM_SIGNING_KEY_FILE", str(INSTANCE_DIR / "platform_ed25519.pem")
     )
+
+    # Audit log: a signed checkpoint when the head moved and the last one is older than this.
+    AUDIT_CHECKPOINT_MINUTES = int(os.environ.get("AUDIT_CHECKPOINT_MINUTES", 10))
+    # Idempotency-Key records are kept this long (at least 24 h).
+    IDEMPOTENCY_KEY_TTL_HOURS = int(os.environ.get("IDEMPOTENCY_KEY_TTL_HOURS", 24))
 
     # API
     API_TITLE = "Canal API"
@@ -107,9 +131,15 @@ class Config:
 class TestConfig(Config):
     """Isolated configuration for the test suite."""
 
+    PLATFORM_SIGNING_KEY_FILE = str(Path(tempfile.gettempdir()) / f"canal-test-ed25519-{os.getpid()}.pem")
+
     TESTING = True
-    SECRET_KEY = "test-secret"
+    SECRET_KEY = "test-secret"  # noqa: S105 - tests only
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
     RATELIMIT_STORAGE_URI = "memory://"
     HUEY_IMMEDIATE = True
     WTF_CSRF_ENABLED = True
+    # Cheap argon2id for speed; production values are tested in tests/accounts/test_passwords.py
+    ARGON2_TIME_COST = 1
+    ARGON2_MEMORY_COST = 8192
+    ARGON2_PARALLELISM = 1

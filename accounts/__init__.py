@@ -6,15 +6,24 @@ bp = Blueprint("accounts", __name__, url_prefix="/accounts")
 
 
 def init_app(app) -> None:
-    from accounts import models  # noqa: F401
-    from accounts import views  # noqa: F401
+    from accounts import (
+        models,  # noqa: F401
+        views,  # noqa: F401
+    )
 
     app.register_blueprint(bp)
 
+    from accounts.cli import demo_cli
+    from accounts.context import init_context
 
-from core.extensions import login_manager  # noqa: E402
+    init_context(app)
+    app.cli.add_command(demo_cli)
 
+    from accounts import auth
+    from accounts.api import blp as api_blp
+    from accounts.api import docs_bp
+    from core.extensions import api
 
-@login_manager.user_loader
-def _load_user(user_id: str):  # placeholder until accounts.auth exists
-    return None
+    auth.init_auth(app)
+    api.register_blueprint(api_blp, url_prefix="/api/v1")
+    app.register_blueprint(docs_bp)

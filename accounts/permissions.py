@@ -8,7 +8,8 @@ organization and act platform-wide where a view allows it.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import abort, g
 from flask_login import current_user

@@ -11,6 +11,14 @@ SEED_ORDER = ("core", "accounts", "payments", "logistics", "procurement", "sme")
 
 
 def init_app(app: Flask) -> None:
+    from core.audit_cli import audit_cli
+    from core.idempotency import idempotency_cli
+    from core.outbox import outbox_cli
+
+    app.cli.add_command(audit_cli)
+    app.cli.add_command(idempotency_cli)
+    app.cli.add_command(outbox_cli)
+
     @app.cli.command("seed-demo")
     def seed_demo() -> None:
         """Load demo data (idempotent, dates relative to now) and print the logins."""

@@ -8,10 +8,11 @@ PostgreSQL services read the rows they check with `FOR UPDATE` (see `for_update`
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy

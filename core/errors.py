@@ -6,7 +6,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 from flask import Flask, flash, jsonify, redirect, render_template, request
-from flask_babel import gettext, lazy_gettext as _l
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import Babel
+from flask_bootstrap import Bootstrap5
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -10,7 +11,6 @@ from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_wtf.csrf import CSRFProtect
-from flask_bootstrap import Bootstrap5
 
 migrate = Migrate(compare_type=True, render_as_batch=True)
 login_manager = LoginManager()

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import current_app, request, session
+from flask import current_app, has_request_context, request, session
 from flask_babel import format_datetime, get_locale
 
 from core.clock import LOCAL_TZ
 
 
 def select_locale() -> str:
+    """The visitor's explicit choice, then the user's saved locale, then ?lang=, then zh_Hans_CN.
+
+    Outside a request (tasks, CLI, sweeps) the default locale applies; code that writes to
+    a given person forces that person's locale (flask_babel.force_locale).
+    """
     languages = current_app.config["LANGUAGES"]
-    chosen = session.get("lang") if _has_session() else None
+    default = current_app.config["BABEL_DEFAULT_LOCALE"]
+    if not has_request_context():
+        return default
+    chosen = session.get("lang")
     if chosen in languages:
         return chosen
     from flask_login import current_user
@@ -20,21 +28,14 @@ def select_locale() -> str:
     locale = getattr(current_user, "locale", None) if current_user else None
     if locale in languages:
         return locale
-    query = request.args.get("lang") if request else None
+    query = request.args.get("lang")
     if query in languages:
         return query
-    return current_app.config["BABEL_DEFAULT_LOCALE"]
+    return default
 
 
 def select_timezone() -> str:
     return "Asia/Shanghai"
-
-
-def _has_session() -> bool:
-    try:
-        return session is not None
-    except RuntimeError:
-        return False
 
 
 def local_datetime(value: datetime | None, fmt: str = "yyyy-MM-dd HH:mm") -> str:

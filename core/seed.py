@@ -2,4 +2,7 @@
 
 
 def run(echo=print) -> None:
-    return None
+    from core.calendar import seed_calendar
+
+    added = seed_calendar()
+    echo(f"Calendar: {added} holiday and make-up days added." if added else "Calendar: up to date.")

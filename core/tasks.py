@@ -10,8 +10,8 @@ from __future__ import annotations
 import functools
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from huey import RedisHuey, SqliteHuey, crontab
 

@@ -29,3 +29,38 @@ def set_language():
 @bp.get("/healthz")
 def healthz():
     return {"status": "ok"}
+
+
+# --- Template helpers of the shell (guards for pages that other areas add) ---------------
+
+
+@bp.app_template_global()
+def has_endpoint(name: str) -> bool:
+    """True when a view with this endpoint name is registered (e.g. 'accounts.logout')."""
+    return name in current_app.view_functions
+
+
+@bp.app_template_global()
+def url_if(name: str, **values) -> str | None:
+    """url_for(name, **values) when the endpoint exists, else None (for optional links)."""
+    if name not in current_app.view_functions:
+        return None
+    try:
+        return url_for(name, **values)
+    except Exception:  # missing route arguments: the link is simply not shown
+        return None
+
+
+@bp.app_template_global()
+def path_if(path: str, method: str = "GET") -> str | None:
+    """`path` when a route answers it for `method`, else None (when the endpoint name is unknown)."""
+    from werkzeug.routing import RequestRedirect
+
+    adapter = current_app.url_map.bind("localhost")
+    try:
+        adapter.match(path, method=method)
+    except RequestRedirect as redirect_:  # '/x' -> '/x/' (strict slashes)
+        return urlparse(redirect_.new_url).path
+    except Exception:  # NotFound, MethodNotAllowed
+        return None
+    return path

@@ -97,8 +97,18 @@ def _empty_tables() -> None:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
         else:
+            # The audit log's append-only triggers refuse DELETE: lift them, as a DBA would.
+            from core.models.audit import SQLITE_APPEND_ONLY_DDL, SQLITE_APPEND_ONLY_DROP
+
+            for stmt in SQLITE_APPEND_ONLY_DROP:
+                conn.exec_driver_sql(stmt)
+            # users <-> organizations reference each other (verified_by_id, current_org_id):
+            # check the foreign keys at commit, when every table is empty.
+            conn.exec_driver_sql("PRAGMA defer_foreign_keys=ON")
             for name in tables:
                 conn.execute(sa.text(f'DELETE FROM "{name}"'))
+            for stmt in SQLITE_APPEND_ONLY_DDL:
+                conn.exec_driver_sql(stmt)
 
 
 @pytest.fixture

@@ -1,1 +1,101 @@
-// Canal scripts
+// Canal scripts (no inline scripts anywhere: CSP script-src 'self').
+// Each area appends its code in a section marked with its name.
+
+// === shell (H5) ===========================================================================
+(function () {
+  "use strict";
+
+  var lang = (document.documentElement.getAttribute("lang") || "zh-CN").toLowerCase();
+  var zh = lang.indexOf("zh") === 0;
+
+  // ---- Live countdown ------------------------------------------------------------------
+  // <span data-countdown="2026-12-01T09:00:00+00:00"
+  //       data-countdown-over="Closed">...server-rendered fallback...</span>
+  // shows the time remaining until the ISO instant, updated every second; optional
+  // data-countdown-urgent="3600" (seconds) adds .canal-countdown-urgent when less is left.
+  // The server clock alone decides deadlines: this is a display aid only.
+  function formatRemaining(ms) {
+    var total = Math.max(0, Math.floor(ms / 1000));
+    var days = Math.floor(total / 86400);
+    var hours = Math.floor((total % 86400) / 3600);
+    var minutes = Math.floor((total % 3600) / 60);
+    var seconds = total % 60;
+    var pad = function (n) { return (n < 10 ? "0" : "") + n; };
+    var clock = pad(hours) + ":" + pad(minutes) + ":" + pad(seconds);
+    if (days > 0) {
+      return zh ? days + " 天 " + clock : days + (days === 1 ? " day " : " days ") + clock;
+    }
+    return clock;
+  }
+
+  function tick(el) {
+    var target = Date.parse(el.getAttribute("data-countdown"));
+    if (isNaN(target)) { return false; }
+    var left = target - Date.now();
+    if (left <= 0) {
+      el.textContent = el.getAttribute("data-countdown-over") || (zh ? "已截止" : "Time is up");
+      el.classList.add("canal-countdown-over");
+      el.classList.remove("canal-countdown-urgent");
+      return false;
+    }
+    el.textContent = formatRemaining(left);
+    var urgent = parseInt(el.getAttribute("data-countdown-urgent") || "0", 10);
+    el.classList.toggle("canal-countdown-urgent", urgent > 0 && left < urgent * 1000);
+    return true;
+  }
+
+  function startCountdowns(root) {
+    var nodes = Array.prototype.slice.call((root || document).querySelectorAll("[data-countdown]"));
+    if (!nodes.length) { return; }
+    nodes.forEach(function (el) {
+      if (!el.hasAttribute("aria-live")) { el.setAttribute("aria-live", "off"); }
+      el.setAttribute("role", el.getAttribute("role") || "timer");
+    });
+    var live = nodes.filter(tick);
+    if (!live.length) { return; }
+    var timer = window.setInterval(function () {
+      live = live.filter(tick);
+      if (!live.length) { window.clearInterval(timer); }
+    }, 1000);
+  }
+
+  // ---- Confirm dialogs -----------------------------------------------------------------
+  // <form data-confirm="Open the bids now?"> or <button data-confirm="..."> asks first.
+  function confirmSubmit(event) {
+    var form = event.target;
+    var submitter = event.submitter;
+    var message = (submitter && submitter.getAttribute("data-confirm")) || form.getAttribute("data-confirm");
+    if (message && !window.confirm(message)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }
+
+  // ---- Prevent double submission of forms marked data-once --------------------------------
+  function onceSubmit(event) {
+    var form = event.target;
+    if (!form.hasAttribute("data-once") || event.defaultPrevented) { return; }
+    if (form.getAttribute("data-submitted") === "1") { event.preventDefault(); return; }
+    form.setAttribute("data-submitted", "1");
+  }
+
+  // ---- Links that submit a confirm on click (e.g. <a data-confirm>) ------------------------
+  function confirmClick(event) {
+    var link = event.target.closest("a[data-confirm]");
+    if (link && !window.confirm(link.getAttribute("data-confirm"))) { event.preventDefault(); }
+  }
+
+  document.addEventListener("submit", confirmSubmit, true);
+  document.addEventListener("submit", onceSubmit);
+  document.addEventListener("click", confirmClick);
+
+  function ready(fn) {
+    if (document.readyState !== "loading") { fn(); } else { document.addEventListener("DOMContentLoaded", fn); }
+  }
+  ready(function () { startCountdowns(document); });
+
+  window.Canal = window.Canal || {};
+  window.Canal.startCountdowns = startCountdowns;
+  window.Canal.formatRemaining = formatRemaining;
+})();
+// === end shell ===========================================================================

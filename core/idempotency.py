@@ -1,0 +1,208 @@
+"""`Idempotency-Key` for API POSTs that create or pay.
+
+Usage (flask-smorest): put `@idempotent` right under `@blp.route` / on the MethodView
+method, above `@blp.arguments` and `@blp.response`:
+
+    @blp.route("/orders", methods=["POST"])
+    @idempotent
+    @blp.arguments(OrderIn)
+    @blp.response(201, OrderOut)
+    def create_order(data): ...
+
+Without the header the view runs as usual. With it:
+
+- the view runs inside an outer unit of work that also stores the key's record, so the
+  record is committed together with the view's effect (the view's own
+  `unit_of_work()` blocks become nested and commit with it);
+- a failing view (exception or 4xx/5xx response) rolls back both: nothing is kept and
+  the client may retry with the same key;
+- the same key with the same request replays the stored response (status, body,
+  content type, Location) with `Idempotent-Replayed: true`, without running the view;
+- the same key with a different request -> 422 `idempotency_key_reused`;
+- while the first request with a key is running, another one -> 409
+  `idempotency_in_progress` (PostgreSQL: transaction advisory lock; SQLite serializes
+  writers, so the second request waits and then gets the replay).
+
+Records are kept IDEMPOTENCY_KEY_TTL_HOURS (>= 24) and purged by a sweep.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import click
+import sqlalchemy as sa
+from flask import Response, current_app, g, jsonify, request
+from flask.cli import AppGroup
+from flask_babel import gettext as _
+
+from core import clock
+from core.db import db, unit_of_work
+from core.models.idempotency import IdempotencyRecord
+
+__all__ = ["idempotent", "purge_expired", "idempotency_cli", "HEADER", "REPLAY_HEADER"]
+
+HEADER = "Idempotency-Key"
+REPLAY_HEADER = "Idempotent-Replayed"
+MAX_KEY_LENGTH = 255
+MIN_TTL_HOURS = 24
+
+
+class _Rollback(Exception):
+    """Internal: the view answered with an error; undo everything and return its response."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    response = jsonify({"error": {"code": code, "message": message, "fields": {}}})
+    response.status_code = status
+    return response
+
+
+def _caller() -> str:
+    try:
+        from flask_login import current_user
+
+        user_id = current_user.get_id() if current_user and current_user.is_authenticated else None
+    except Exception:  # no login manager user loaded
+        user_id = None
+    caller = f"user:{user_id}" if user_id else "anon"
+    token_org = g.get("token_org_id")
+    if token_org:
+        caller += f"@org:{token_org}"
+    return caller[:120]
+
+
+def _request_hash() -> str:
+    body = request.get_data(cache=True)
+    if request.is_json:
+        try:
+            parsed = json.loads(body or b"null")
+            body = json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        except ValueError:
+            pass
+    elif request.form:
+        items = sorted((k, v) for k in request.form for v in request.form.getlist(k) if k != "csrf_token")
+        body = json.dumps(items, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    digest = hashlib.sha256()
+    digest.update(request.method.encode() + b"\n" + request.path.encode() + b"\n")
+    digest.update(request.query_string + b"\n")
+    digest.update(body)
+    return digest.hexdigest()
+
+
+def _ttl() -> timedelta:
+    hours = int(current_app.config.get("IDEMPOTENCY_KEY_TTL_HOURS", MIN_TTL_HOURS))
+    return timedelta(hours=max(hours, MIN_TTL_HOURS))
+
+
+def _try_lock(session, caller: str, key: str) -> bool:
+    if session.get_bind().dialect.name != "postgresql":
+        return True  # SQLite: BEGIN IMMEDIATE already serializes the writers
+    lock_id = int.from_bytes(hashlib.sha256(f"idem:{caller}:{key}".encode()).digest()[:8], "big", signed=True)
+    return bool(session.execute(sa.select(sa.func.pg_try_advisory_xact_lock(lock_id))).scalar())
+
+
+def _replay(rec: IdempotencyRecord) -> Response:
+    response = Response(rec.response_body or b"", status=rec.response_status or 200,
+                        content_type=rec.response_content_type or "application/json")
+    if rec.response_location:
+        response.headers["Location"] = rec.response_location
+    response.headers[REPLAY_HEADER] = "true"
+    return response
+
+
+def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Honour an optional `Idempotency-Key` header on this view (see module doc)."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        key = request.headers.get(HEADER)
+        if key is None:
+            return view(*args, **kwargs)
+        key = key.strip()
+        if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+            return _error(400, "idempotency_key_invalid",
+                          _("The Idempotency-Key header must be 1 to %(n)s printable characters.", n=MAX_KEY_LENGTH))
+        caller = _caller()
+        route = f"{request.method} {request.endpoint}"[:200]
+        request_hash = _request_hash()
+        try:
+            with unit_of_work() as session:
+                if not _try_lock(session, caller, key):
+                    return _error(409, "idempotency_in_progress",
+                                  _("A request with this Idempotency-Key is still being processed."))
+                rec = session.scalars(
+                    sa.select(IdempotencyRecord).where(
+                        IdempotencyRecord.caller == caller, IdempotencyRecord.key == key
+                    ).with_for_update()
+                ).first()
+                now = clock.now()
+                if rec is not None and rec.expires_at <= now:
+                    session.delete(rec)
+                    session.flush()
+                    rec = None
+                if rec is not None:
+                    if rec.request_hash != request_hash or rec.route != route:
+                        return _error(422, "idempotency_key_reused",
+                                      _("This Idempotency-Key was used for a different request."))
+                    if rec.status == "completed":
+                        return _replay(rec)
+                    return _error(409, "idempotency_in_progress",
+                                  _("A request with this Idempotency-Key is still being processed."))
+                rec = IdempotencyRecord(key=key, caller=caller, route=route, request_hash=request_hash,
+                                        status="in_progress", created_at=now, expires_at=now + _ttl())
+                session.add(rec)
+                session.flush()
+
+                response = current_app.make_response(view(*args, **kwargs))
+                if response.status_code >= 400:
+                    raise _Rollback(response)
+                if response.is_streamed:
+                    response.make_sequence()
+                rec.status = "completed"
+                rec.response_status = response.status_code
+                rec.response_body = response.get_data()
+                rec.response_content_type = response.content_type
+                rec.response_location = response.headers.get("Location")
+            return response
+        except _Rollback as rollback:
+            return rollback.response
+
+    wrapper.idempotent = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def purge_expired() -> int:
+    """Delete expired records (sweep); returns how many."""
+    with unit_of_work() as session:
+        result = session.execute(sa.delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= clock.now()))
+    return int(result.rowcount or 0)
+
+
+def _register_sweep() -> None:
+    from core.tasks import register_sweep
+
+    register_sweep(purge_expired)
+
+
+_register_sweep()
+
+idempotency_cli = AppGroup("idempotency", help="Idempotency-Key records.")
+
+
+@idempotency_cli.command("purge")
+def purge_command() -> None:
+    """Delete expired Idempotency-Key records."""
+    click.echo(f"{purge_expired()} expired idempotency records deleted.")
+
+
+def stored_count() -> int:
+    return int(db.session.scalar(sa.select(sa.func.count()).select_from(IdempotencyRecord)) or 0)
