@@ -29,8 +29,8 @@ translations: install
 	else echo "no translation catalogs yet: skipping compile"; fi
 
 messages: install
-	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext -k ngettext:1,2 --sort-by-file -o translations/messages.pot .
-	$(BIN)/pybabel -q update -i translations/messages.pot -d translations
+	$(BIN)/python scripts/i18n.py update
+	$(BIN)/python scripts/i18n.py missing
 
 setup: install translations
 	mkdir -p instance

@@ -132,6 +132,9 @@ class TestConfig(Config):
     """Isolated configuration for the test suite."""
 
     PLATFORM_SIGNING_KEY_FILE = str(Path(tempfile.gettempdir()) / f"canal-test-ed25519-{os.getpid()}.pem")
+    # Tests read English pages unless they ask for Chinese; the zh_Hans_CN default of
+    # Config is tested in tests/core/test_i18n.py.
+    BABEL_DEFAULT_LOCALE = "en"
 
     TESTING = True
     SECRET_KEY = "test-secret"  # noqa: S105 - tests only

@@ -6,6 +6,7 @@ bp = Blueprint("payments", __name__, url_prefix="/payments")
 
 
 def init_app(app) -> None:
-    from payments import views  # noqa: F401
+    # ledger registers the hold-expiry sweep
+    from payments import ledger, models, views  # noqa: F401
 
     app.register_blueprint(bp)

@@ -67,6 +67,7 @@ def make_user(
         email=(email or f"user{n}@example.test").lower(),
         password_hash=hash_password(password),
         display_name=fields.pop("display_name", f"User {n}"),
+        locale=fields.pop("locale", "en"),
         current_org_id=org.id,
         **fields,
     )

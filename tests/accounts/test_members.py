@@ -63,7 +63,7 @@ def test_invited_person_creates_an_account_once(client, supplier):
     org, admin = supplier
     _inv, token = members.invite(org, admin, "newcomer@example.com", ["bidder"])
     page = client.get(f"/accounts/invitations/{token}")
-    assert page.status_code == 200 and org.name_zh in page.get_data(as_text=True)
+    assert page.status_code == 200 and org.name_en in page.get_data(as_text=True)
     response = post_form(
         client,
         f"/accounts/invitations/{token}",

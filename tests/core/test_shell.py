@@ -28,11 +28,6 @@ def test_home_explains_the_three_platforms_with_calls_to_action(client):
     assert "Browse tenders" in html and "Browse services" in html and "Track a shipment" in html
 
 
-def test_home_is_chinese_by_default(client):
-    html = _html(client.get("/"))
-    assert '<html lang="zh-CN"' in html
-
-
 def test_anonymous_header_offers_log_in_and_register_but_no_user_menu(client):
     html = _html(client.get("/"))
     assert 'href="/accounts/login"' in html
