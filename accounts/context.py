@@ -33,5 +33,16 @@ def _nav_context() -> dict:
     }
 
 
+def role_label(role: str) -> str:
+    """Template filter: a role's translated name (the raw value when unknown)."""
+    from accounts.states import ROLE_LABELS, Role
+
+    try:
+        return str(ROLE_LABELS[Role(role)])
+    except ValueError:
+        return role
+
+
 def init_context(app: Flask) -> None:
     app.context_processor(_nav_context)
+    app.jinja_env.filters["role_label"] = role_label

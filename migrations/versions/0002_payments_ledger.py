@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 # Entries and transfers are immutable: the database refuses UPDATE (corrections are new
-# entries). Frozen copies of payments/models.py's DDL, as of this revision.
+# entries). Frozen copies of payments/models/ledger.py's DDL, as of this revision.
 PG_IMMUTABLE = [
     """
 CREATE OR REPLACE FUNCTION ledger_immutable() RETURNS trigger AS $$

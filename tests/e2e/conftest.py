@@ -64,6 +64,9 @@ class LiveServer:
 
 @pytest.fixture(scope="session")
 def live_server(app):
+    # The browser sees the platform as users do: Chinese unless they switch (the rest of
+    # the suite reads English pages).
+    app.config["BABEL_DEFAULT_LOCALE"] = "zh_Hans_CN"
     server = LiveServer(app).start()
     yield server
     server.stop()
