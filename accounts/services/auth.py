@@ -13,10 +13,11 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from accounts.models import User, UserSession
 from accounts.passwords import dummy_verify, hash_password, needs_rehash, password_problems, verify_password
-from accounts.services._effects import email_domain, record, send_email
+from accounts.services._effects import email_domain, record
 from core import clock
 from core.db import db, for_update, unit_of_work
 from core.errors import DomainError, NotFound, ValidationError
+from core.notifications import send_email
 
 RESET_SALT = "password-reset"
 

@@ -17,6 +17,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from accounts.models import Membership, Organization, User
+from accounts.services._effects import notify_users
+from accounts.services._effects import record as audit
 from accounts.states import (
     CreditStatus,
     OrgKind,
@@ -76,27 +78,6 @@ def register_notification_kinds() -> None:
 
 
 register_notification_kinds()
-
-# Audit, files and notifications belong to core services written alongside this module;
-# they are imported lazily so this package keeps importing while they are being built.
-
-
-def audit(action: str, obj_type: str, obj_id: Any, data: dict | None = None, actor: Any = None) -> None:
-    from core import audit as core_audit
-
-    if isinstance(actor, User):
-        actor = core_audit.user_actor(actor.id, actor.current_org_id, actor.email)
-    core_audit.record(action, obj_type, obj_id, data or {}, actor=actor)
-
-
-def notify_users(users: Iterable[User], kind: str, title: str, body: str, link: str = "") -> None:
-    users = [u for u in users if u is not None and u.active]
-    if not users:
-        return
-    from core.notifications import Recipient, notify
-
-    recipients = [Recipient(user_id=u.id, email=u.email, locale=u.locale) for u in users]
-    notify(recipients, kind, title, body, link)
 
 
 def org_admins(org: Organization) -> list[User]:
