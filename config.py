@@ -121,6 +121,29 @@ class Config:
     OPENAPI_REDOC_PATH = None
     OPENAPI_SWAGGER_UI_PATH = None
 
+    # Payments by bank transfer: the account payers transfer to (shown with the reference code).
+    BANK_RECEIVING_ACCOUNT = {
+        "bank_name": os.environ.get("BANK_RECEIVING_BANK", "中国工商银行扬州分行营业部"),
+        "account_name": os.environ.get("BANK_RECEIVING_NAME", "扬州运河数字平台运营有限公司"),
+        "account_number": os.environ.get("BANK_RECEIVING_NUMBER", "1108 0200 0920 0123 456"),
+    }
+
+    # Payments by card (Stripe). Unset STRIPE_SECRET_KEY in development -> scripts/run_local.py
+    # starts localstripe and sets STRIPE_API_BASE. Alipay / WeChat Pay only where the Stripe
+    # account allows them: STRIPE_PAYMENT_METHOD_TYPES="card,alipay,wechat_pay".
+    STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "sk_test_canal_local")
+    STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "https://api.stripe.com")
+    STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "whsec_canal_local")
+    STRIPE_PAYMENT_METHOD_TYPES = [
+        t.strip() for t in os.environ.get("STRIPE_PAYMENT_METHOD_TYPES", "card").split(",") if t.strip()
+    ]
+    STRIPE_CURRENCY = os.environ.get("STRIPE_CURRENCY", "CNY")
+    STRIPE_TIMEOUT = float(os.environ.get("STRIPE_TIMEOUT", 20))  # seconds per API call
+    #: The payment page may collect a TEST card number server-side (localstripe has no
+    #: Stripe.js). Never in production: there Stripe Elements collects the card.
+    STRIPE_SERVER_SIDE_TEST_CARDS = not PRODUCTION
+    STRIPE_WEBHOOK_RATE_LIMIT = "300 per minute"
+
     # Security headers
     HSTS = PRODUCTION
 

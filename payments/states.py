@@ -35,6 +35,11 @@ HOLD_TRANSITIONS: dict[HoldStatus, frozenset[HoldStatus]] = {
 
 
 def can_transition(current: HoldStatus | str, target: HoldStatus | str) -> bool:
+    """Hold or payment transition check (the two vocabularies are disjoint, so the value decides)."""
+    if str(current) in _PAYMENT_VALUES:
+        return can_transition_payment(current, target) if str(target) in _PAYMENT_VALUES else False
+    if str(target) not in {h.value for h in HoldStatus}:
+        return False
     return HoldStatus(target) in HOLD_TRANSITIONS[HoldStatus(current)]
 
 
@@ -71,3 +76,124 @@ def default_no_negative(key: str) -> bool:
     """The guard an account gets when created without an explicit flag."""
     parts = key.split(":")
     return parts[-1] in GUARDED_PURPOSES or parts[0] == "voucher"
+
+
+# --------------------------------------------------------------------------- payments in
+
+
+class PaymentStatus(StrEnum):
+    CREATED = "created"
+    REQUIRES_ACTION = "requires_action"
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+
+
+_PS = PaymentStatus
+
+#: A payment only moves forward (DESIGN.md section 5). failed, canceled, refunded are terminal.
+PAYMENT_TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
+    _PS.CREATED: frozenset({_PS.REQUIRES_ACTION, _PS.PROCESSING, _PS.SUCCEEDED, _PS.FAILED, _PS.CANCELED}),
+    _PS.REQUIRES_ACTION: frozenset({_PS.PROCESSING, _PS.SUCCEEDED, _PS.FAILED, _PS.CANCELED}),
+    _PS.PROCESSING: frozenset({_PS.SUCCEEDED, _PS.FAILED, _PS.CANCELED}),
+    _PS.SUCCEEDED: frozenset({_PS.PARTIALLY_REFUNDED, _PS.REFUNDED}),
+    _PS.PARTIALLY_REFUNDED: frozenset({_PS.PARTIALLY_REFUNDED, _PS.REFUNDED}),
+    _PS.FAILED: frozenset(),
+    _PS.CANCELED: frozenset(),
+    _PS.REFUNDED: frozenset(),
+}
+
+#: Statuses in which the payer's money has arrived (refundable while something is left).
+PAID_STATUSES = frozenset({_PS.SUCCEEDED, _PS.PARTIALLY_REFUNDED})
+#: Statuses a payment can still leave towards success/failure (the payer may still pay).
+OPEN_STATUSES = frozenset({_PS.CREATED, _PS.REQUIRES_ACTION, _PS.PROCESSING})
+TERMINAL_STATUSES = frozenset({_PS.FAILED, _PS.CANCELED, _PS.REFUNDED})
+
+#: Order of progress, used to ignore webhook events that would move a payment backwards.
+PAYMENT_RANK = {
+    _PS.CREATED: 0, _PS.REQUIRES_ACTION: 1, _PS.PROCESSING: 2,
+    _PS.SUCCEEDED: 3, _PS.FAILED: 3, _PS.CANCELED: 3,
+    _PS.PARTIALLY_REFUNDED: 4, _PS.REFUNDED: 5,
+}
+
+
+_PAYMENT_VALUES = frozenset(s.value for s in PaymentStatus)
+
+
+def can_transition_payment(current: PaymentStatus | str, target: PaymentStatus | str) -> bool:
+    """True when a payment may move from `current` to `target` (forward only)."""
+    return PaymentStatus(target) in PAYMENT_TRANSITIONS[PaymentStatus(current)]
+
+
+class CaptureMethod(StrEnum):
+    AUTOMATIC = "automatic"
+    MANUAL = "manual"
+
+
+class ProviderName(StrEnum):
+    STRIPE = "stripe"
+    BANK_TRANSFER = "bank_transfer"
+
+
+class RefundStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+PAYMENT_STATUS_LABELS = {
+    _PS.CREATED: _l("Not paid yet"),
+    _PS.REQUIRES_ACTION: _l("Awaiting payment"),
+    _PS.PROCESSING: _l("Processing"),
+    _PS.SUCCEEDED: _l("Paid"),
+    _PS.FAILED: _l("Failed"),
+    _PS.CANCELED: _l("Canceled"),
+    _PS.PARTIALLY_REFUNDED: _l("Partially refunded"),
+    _PS.REFUNDED: _l("Refunded"),
+}
+
+PROVIDER_LABELS = {
+    ProviderName.STRIPE: _l("Card (Stripe)"),
+    ProviderName.BANK_TRANSFER: _l("Bank transfer"),
+}
+
+REFUND_STATUS_LABELS = {
+    RefundStatus.PENDING: _l("Pending"),
+    RefundStatus.SUCCEEDED: _l("Refunded"),
+    RefundStatus.FAILED: _l("Failed"),
+}
+
+
+# --------------------------------------------------------------------------- payouts (P3)
+
+
+class PayoutStatus(StrEnum):
+    PENDING = "pending"  # money reserved in payouts:pending, waiting for the next batch
+    EXPORTED = "exported"  # in a CSV batch handed to the bank
+    PAID = "paid"  # the bank confirmed the transfer
+    FAILED = "failed"  # refused by the bank (or withdrawn before export): money returned
+
+
+#: pending -> exported -> paid | failed; a pending payout may also be failed (withdrawn
+#: before it reaches the bank). paid and failed are terminal.
+PAYOUT_TRANSITIONS: dict[PayoutStatus, frozenset[PayoutStatus]] = {
+    PayoutStatus.PENDING: frozenset({PayoutStatus.EXPORTED, PayoutStatus.FAILED}),
+    PayoutStatus.EXPORTED: frozenset({PayoutStatus.PAID, PayoutStatus.FAILED}),
+    PayoutStatus.PAID: frozenset(),
+    PayoutStatus.FAILED: frozenset(),
+}
+
+
+def can_transition_payout(current: PayoutStatus | str, target: PayoutStatus | str) -> bool:
+    return PayoutStatus(target) in PAYOUT_TRANSITIONS[PayoutStatus(current)]
+
+
+PAYOUT_STATUS_LABELS = {
+    PayoutStatus.PENDING: _l("Pending"),
+    PayoutStatus.EXPORTED: _l("Exported"),
+    PayoutStatus.PAID: _l("Paid"),
+    PayoutStatus.FAILED: _l("Failed"),
+}

@@ -43,6 +43,8 @@ class Peer:
     when: Callable[[], bool] = lambda: True
     #: optional URL polled until it answers, before the app starts
     ready_url: str | None = None
+    #: called with (environment, app URL) once the app answers, e.g. to register webhooks
+    on_app_ready: Callable[[dict[str, str], str], None] | None = None
 
 
 #: Hook for peer services. Example (payments area):
@@ -51,6 +53,51 @@ class Peer:
 #:                     when=lambda: not os.environ.get("STRIPE_SECRET_KEY"),
 #:                     ready_url="http://127.0.0.1:8420/"))
 PEERS: list[Peer] = []
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _register_localstripe_webhook(env: dict[str, str], app_url: str) -> None:
+    """Have localstripe send its signed payment_intent events to our webhook endpoint."""
+    from urllib.parse import urlencode
+
+    data = urlencode({
+        "url": app_url + "payments/webhooks/stripe",
+        "secret": env.get("STRIPE_WEBHOOK_SECRET", "whsec_canal_local"),
+    }).encode()
+    target = env["STRIPE_API_BASE"] + "/_config/webhooks/canal"
+    request = urllib.request.Request(target, data=data, method="POST")  # noqa: S310 - loopback peer
+    try:
+        urllib.request.urlopen(request, timeout=5).close()  # noqa: S310 - our own loopback peer
+        print("[run] localstripe webhooks -> " + app_url + "payments/webhooks/stripe", flush=True)
+    except OSError as exc:
+        print(f"[run] could not register localstripe webhooks: {exc}", file=sys.stderr, flush=True)
+
+
+def _localstripe_peer() -> Peer:
+    """payments: localstripe on a free port with its own state file (scripts/localstripe_peer.py),
+    only when no real Stripe key is configured."""
+    port = int(os.environ.get("LOCALSTRIPE_PORT") or _free_port())
+    instance = Path(os.environ.get("CANAL_INSTANCE", ROOT / "instance"))
+    base = f"http://127.0.0.1:{port}"
+    return Peer(
+        "localstripe",
+        [sys.executable, str(ROOT / "scripts" / "localstripe_peer.py"), "--port", str(port),
+         "--state", str(instance / "localstripe.pickle")],
+        env={"STRIPE_API_BASE": base},
+        when=lambda: not os.environ.get("STRIPE_SECRET_KEY"),
+        on_app_ready=_register_localstripe_webhook,
+        ready_url=f"{base}/js.stripe.com/v3/",
+    )
+
+
+PEERS.append(_localstripe_peer())
 
 
 def worker_command() -> list[str]:
@@ -139,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, on_signal)
 
+    started: list[Peer] = []
     try:
         for peer in PEERS:
             if not peer.when():
@@ -146,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             sup.start(peer.name, peer.argv, env)
             env.update(peer.env)
+            started.append(peer)
             if peer.ready_url and not wait_for(peer.ready_url, 30, sup):
                 print(f"[run] peer {peer.name} did not become ready", file=sys.stderr, flush=True)
                 return 1
@@ -154,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         sup.start("web", web_command(args.host, args.port, args.debug), env)
         url = f"http://{args.host}:{args.port}/"
         if wait_for(url + "healthz", 60, sup):
+            for peer in started:
+                if peer.on_app_ready:
+                    peer.on_app_ready(env, url)
             print(f"\n[run] Canal is running at {url}  (Ctrl-C stops everything)\n", flush=True)
         while True:
             exited = sup.first_exited()

@@ -60,6 +60,7 @@ def _cards(roles: set[str], org) -> list[Card]:
         add(Role.AUDITOR, _("Read-only access to every record and the audit log."), [
             (_("Audit log"), _url("accounts.audit_log", "/accounts/admin/audit")),
             (_("Organizations"), url_for("accounts.admin_organizations")),
+            (_("Ledger"), _url("payments.finance_accounts")),
         ])
     if Role.BIDDER in roles:
         add(Role.BIDDER, _("Find open tenders and prepare your bids before the deadline."), [
@@ -96,6 +97,9 @@ def _cards(roles: set[str], org) -> list[Card]:
     if Role.FINANCE in roles:
         add(Role.FINANCE, _("Payments, bonds, refunds and payouts of your organization."), [
             (_("Payments"), _url("payments.index", "/payments/")),
+            *([(_("Ledger"), _url("payments.finance_accounts")),
+               (_("Payouts"), _url("payments.finance_payouts")),
+               (_("Reconciliation"), _url("payments.finance_reconciliation"))] if is_platform else []),
         ])
     if Role.REGULATOR in roles:
         add(Role.REGULATOR, _("Hear complaints about procurement procedures."), [

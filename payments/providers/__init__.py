@@ -1,0 +1,3 @@
+"""Payment providers behind one interface (payments.providers.base)."""
+
+from payments.providers.base import get, names, register  # noqa: F401

@@ -1,0 +1,1 @@
+"""payments services, one module per concern."""
