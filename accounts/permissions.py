@@ -107,6 +107,34 @@ def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
+def has_platform_role(*roles: Role | str) -> bool:
+    """The current organization is the platform operator and the caller holds one of `roles` there."""
+    org = current_org()
+    return bool(org is not None and org.has_kind(OrgKind.PLATFORM) and has_role(*roles))
+
+
+def require_platform_role(*roles: Role | str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """View decorator: logged in (401) and holding one of `roles` in the platform organization (403).
+
+    Platform-wide pages (organization verification, the audit log, the calendar, platform
+    finance) need the platform operator as the current organization: the same role in a
+    buyer's or supplier's organization does not count.
+    """
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            require_login()
+            if not has_platform_role(*roles):
+                abort(403)
+            return view(*args, **kwargs)
+
+        wrapped.required_roles = tuple(str(r) for r in roles)  # type: ignore[attr-defined]
+        return wrapped
+
+    return decorator
+
+
 def get_for_org_or_404(model: type[T], ident: Any, org_attr: str = "org_id") -> T:
     """Load `model` by id, but only if it belongs to the caller's current organization."""
     obj = db.session.get(model, ident)

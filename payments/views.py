@@ -7,16 +7,20 @@ finance role in the platform organization (otherwise 403).
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from typing import Any
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from accounts.permissions import current_org, get_for_org_or_404, login_required, require_role
-from accounts.states import OrgKind, Role
+from accounts.permissions import (
+    current_org,
+    get_for_org_or_404,
+    has_platform_role,
+    login_required,
+    require_platform_role,
+)
+from accounts.states import Role
 from core.db import db
 from core.errors import DomainError
 from core.models.files import StoredFile
@@ -44,25 +48,11 @@ def _apply_errors(form, exc: DomainError, rename: dict[str, str] | None = None) 
         flash(exc.message, "danger")
 
 
-def platform_finance_required(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Finance role (403) in the current organization, which must be the platform operator (403)."""
-
-    @require_role(Role.FINANCE)
-    @functools.wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        org = current_org()
-        if org is None or not org.has_kind(OrgKind.PLATFORM):
-            abort(403)
-        return view(*args, **kwargs)
-
-    return wrapped
+platform_finance_required = require_platform_role(Role.FINANCE)
 
 
 def _is_platform_finance() -> bool:
-    org = current_org()
-    from accounts.permissions import has_role
-
-    return bool(org is not None and org.has_kind(OrgKind.PLATFORM) and has_role(Role.FINANCE))
+    return has_platform_role(Role.FINANCE)
 
 
 # --------------------------------------------------------------------------- home

@@ -7,8 +7,6 @@ gets a 403.
 
 from __future__ import annotations
 
-import functools
-
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -18,8 +16,8 @@ from wtforms import DateField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice as C
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
-from accounts.permissions import current_org, has_role, require_login
-from accounts.states import OrgKind, Role
+from accounts.permissions import has_platform_role, require_platform_role
+from accounts.states import Role
 from core import clock
 from core import files as core_files
 from core.db import db
@@ -39,28 +37,12 @@ CURRENCY_CHOICES = [C("", _l("Any"))] + [C(c, c) for c in CURRENCIES]
 
 
 def platform_finance(*, act: bool = False):
-    """Logged in (401), current organization is the platform and the caller holds the
-    finance role (or, to read, the auditor role) there; otherwise 403."""
-    roles = (Role.FINANCE,) if act else (Role.FINANCE, Role.AUDITOR)
-
-    def decorator(view):
-        @functools.wraps(view)
-        def wrapped(*args, **kwargs):
-            require_login()
-            org = current_org()
-            if org is None or not org.has_kind(OrgKind.PLATFORM) or not has_role(*roles):
-                abort(403)
-            return view(*args, **kwargs)
-
-        wrapped.required_roles = tuple(str(r) for r in roles)  # type: ignore[attr-defined]
-        return wrapped
-
-    return decorator
+    """Platform finance may act; platform finance and auditors may read (else 403)."""
+    return require_platform_role(Role.FINANCE) if act else require_platform_role(Role.FINANCE, Role.AUDITOR)
 
 
 def _can_act() -> bool:
-    org = current_org()
-    return bool(org and org.has_kind(OrgKind.PLATFORM) and has_role(Role.FINANCE))
+    return has_platform_role(Role.FINANCE)
 
 
 def _user():

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -11,7 +9,7 @@ from flask_login import current_user
 from accounts import bp
 from accounts.forms.orgs import CreditForm, OrgFilterForm, RejectForm, VerifyForm
 from accounts.models import Organization
-from accounts.permissions import current_org, has_role, require_login
+from accounts.permissions import has_role, require_platform_role
 from accounts.services import members as members_svc
 from accounts.services import organizations as orgs_svc
 from accounts.states import (
@@ -20,7 +18,6 @@ from accounts.states import (
     SIZE_LABELS,
     VERIFICATION_LABELS,
     CreditStatus,
-    OrgKind,
     Role,
     Verification,
     can_verify_transition,
@@ -28,27 +25,8 @@ from accounts.states import (
 from core.db import db
 from core.errors import DomainError
 
-
-def _platform_role(*roles: Role):
-    """Logged in (401) and holding one of `roles` in the platform organization as current org (403)."""
-
-    def decorator(view):
-        @functools.wraps(view)
-        def wrapped(*args, **kwargs):
-            require_login()
-            org = current_org()
-            if org is None or not org.has_kind(OrgKind.PLATFORM) or not has_role(*roles):
-                abort(403)
-            return view(*args, **kwargs)
-
-        wrapped.required_roles = tuple(str(r) for r in roles)  # type: ignore[attr-defined]
-        return wrapped
-
-    return decorator
-
-
-staff_required = _platform_role(Role.PLATFORM_ADMIN, Role.AUDITOR)
-admin_required = _platform_role(Role.PLATFORM_ADMIN)
+staff_required = require_platform_role(Role.PLATFORM_ADMIN, Role.AUDITOR)
+admin_required = require_platform_role(Role.PLATFORM_ADMIN)
 
 
 def _org_or_404(org_id: int) -> Organization:

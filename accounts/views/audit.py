@@ -2,41 +2,21 @@
 
 from __future__ import annotations
 
-import functools
-
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from wtforms.fields.choices import SelectChoice
 
 from accounts import bp
 from accounts.forms.audit import AuditFilterForm, VerifyChainForm
-from accounts.permissions import current_org, has_role, require_login
-from accounts.states import OrgKind, Role
+from accounts.permissions import has_role, require_platform_role
+from accounts.states import Role
 from core import audit
 
 PER_PAGE = 50
 
 
-def platform_role(*roles: Role):
-    """Logged in (401) and holding one of `roles` in the platform organization (403)."""
-
-    def decorator(view):
-        @functools.wraps(view)
-        def wrapped(*args, **kwargs):
-            require_login()
-            org = current_org()
-            if org is None or not org.has_kind(OrgKind.PLATFORM) or not has_role(*roles):
-                abort(403)
-            return view(*args, **kwargs)
-
-        wrapped.required_roles = tuple(str(r) for r in roles)  # type: ignore[attr-defined]
-        return wrapped
-
-    return decorator
-
-
 @bp.get("/admin/audit")
-@platform_role(Role.PLATFORM_ADMIN, Role.AUDITOR)
+@require_platform_role(Role.PLATFORM_ADMIN, Role.AUDITOR)
 def audit_log():
     form = AuditFilterForm(request.args)
     form.obj_type.choices = [SelectChoice("", _("Any"))] + [
@@ -68,7 +48,7 @@ def audit_log():
 
 
 @bp.post("/admin/audit/verify")
-@platform_role(Role.PLATFORM_ADMIN)
+@require_platform_role(Role.PLATFORM_ADMIN)
 def audit_verify():
     form = VerifyChainForm()
     if not form.validate_on_submit():

@@ -9,8 +9,8 @@ from flask_babel import gettext as _
 
 from accounts import bp
 from accounts.forms.calendar import MAKEUP, CalendarDayForm, DeleteDayForm
+from accounts.permissions import require_platform_role
 from accounts.states import Role
-from accounts.views.audit import platform_role
 from core import calendar as cal
 from core import clock
 from core.db import db
@@ -41,7 +41,7 @@ def _render(form: CalendarDayForm, year: int, status: int = 200):
 
 
 @bp.get("/admin/calendar")
-@platform_role(Role.PLATFORM_ADMIN)
+@require_platform_role(Role.PLATFORM_ADMIN)
 def calendar():
     year = _year()
     form = CalendarDayForm()
@@ -60,7 +60,7 @@ def calendar():
 
 
 @bp.post("/admin/calendar")
-@platform_role(Role.PLATFORM_ADMIN)
+@require_platform_role(Role.PLATFORM_ADMIN)
 def calendar_set():
     form = CalendarDayForm()
     if not form.validate_on_submit():
@@ -72,7 +72,7 @@ def calendar_set():
 
 
 @bp.post("/admin/calendar/<day>/delete")
-@platform_role(Role.PLATFORM_ADMIN)
+@require_platform_role(Role.PLATFORM_ADMIN)
 def calendar_delete(day: str):
     form = DeleteDayForm()
     if not form.validate_on_submit():
