@@ -6,6 +6,6 @@ bp = Blueprint("procurement", __name__, url_prefix="/procurement")
 
 
 def init_app(app) -> None:
-    from procurement import views  # noqa: F401
+    from procurement import models, views  # noqa: F401
 
     app.register_blueprint(bp)

@@ -1,0 +1,1 @@
+"""Services of procurement (one module per concern)."""

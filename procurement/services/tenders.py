@@ -1,0 +1,389 @@
+"""Tenders: procedure types, drafts, publishing (with the legal minima) and cancellation.
+
+Every command runs in one unit of work and leaves an audit entry. Only a procurement
+officer of the buyer organization may create, publish or cancel its tenders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+
+from accounts.models import Membership, Organization, User
+from accounts.states import Role
+from core import audit, clock
+from core.calendar import add_working_days
+from core.db import db, for_update, unit_of_work
+from core.errors import InvalidTransition, PermissionDenied, ValidationError
+from core.models.files import StoredFile
+from procurement.models import (
+    Criterion,
+    Lot,
+    ProcedureType,
+    Tender,
+    TenderCustodian,
+    TenderDocument,
+    TenderInvitee,
+)
+from procurement.states import (
+    CANCELLABLE,
+    Category,
+    CriterionKind,
+    EvaluationMethod,
+    Method,
+    OcdsMethod,
+    TenderStatus,
+    can_transition,
+    time_status,
+)
+
+__all__ = [
+    "PROCEDURE_DEFAULTS",
+    "BOND_MAX_PERMILLE",
+    "MIN_PRICE_WEIGHT",
+    "SME_DEDUCTION_RANGE",
+    "seed_procedure_types",
+    "procedure_for",
+    "create_draft",
+    "add_document",
+    "publish",
+    "cancel",
+    "check_publishable",
+    "status_now",
+]
+
+#: DESIGN.md section 7 table: the defaults of each method's row.
+PROCEDURE_DEFAULTS: dict[Method, dict[str, Any]] = {
+    Method.OPEN: dict(
+        name_zh="公开招标", name_en="Open tender", min_days=20, min_days_working=False, min_bids=3,
+        committee_min=5, bond_allowed=True,
+        evaluation_methods=[EvaluationMethod.LOWEST_PRICE.value, EvaluationMethod.SCORED.value],
+        ocds_method=OcdsMethod.OPEN.value,
+    ),
+    Method.INVITATION: dict(
+        name_zh="邀请招标", name_en="Invitation tender", min_days=20, min_days_working=False, min_bids=3,
+        committee_min=5, bond_allowed=True,
+        evaluation_methods=[EvaluationMethod.LOWEST_PRICE.value, EvaluationMethod.SCORED.value],
+        ocds_method=OcdsMethod.SELECTIVE.value,
+    ),
+    Method.COMPETITIVE_NEGOTIATION: dict(
+        name_zh="竞争性谈判", name_en="Competitive negotiation", min_days=3, min_days_working=True, min_bids=3,
+        committee_min=3, bond_allowed=True, evaluation_methods=[EvaluationMethod.LOWEST_PRICE.value],
+        ocds_method=OcdsMethod.LIMITED.value,
+    ),
+    Method.COMPETITIVE_CONSULTATION: dict(
+        name_zh="竞争性磋商", name_en="Competitive consultation", min_days=10, min_days_working=False, min_bids=3,
+        committee_min=3, bond_allowed=True, evaluation_methods=[EvaluationMethod.SCORED.value],
+        ocds_method=OcdsMethod.LIMITED.value,
+    ),
+    Method.INQUIRY: dict(
+        name_zh="询价", name_en="Inquiry", min_days=3, min_days_working=True, min_bids=3,
+        committee_min=3, bond_allowed=True, evaluation_methods=[EvaluationMethod.LOWEST_PRICE.value],
+        ocds_method=OcdsMethod.LIMITED.value,
+    ),
+    Method.SINGLE_SOURCE: dict(
+        name_zh="单一来源", name_en="Single source", min_days=5, min_days_working=True, min_bids=1,
+        committee_min=3, bond_allowed=False, evaluation_methods=[EvaluationMethod.NEGOTIATED.value],
+        ocds_method=OcdsMethod.DIRECT.value,
+    ),
+}
+
+BOND_MAX_PERMILLE = 20  # a bond may be at most 2% of its lot's budget
+MIN_PRICE_WEIGHT = {Category.GOODS: 30, Category.SERVICES: 10}
+SME_DEDUCTION_RANGE = (10, 20)
+
+_DRAFT_FIELDS = {
+    "title_zh", "title_en", "description_zh", "description_en", "category", "category_code", "budget",
+    "currency", "method", "enquiry_end", "submission_deadline", "opening_time", "custodian_threshold",
+    "custodian_count", "evaluation_method", "price_weight", "sme_deduction_pct",
+}
+_LOT_FIELDS = {"number", "title_zh", "title_en", "budget", "bond_amount", "quantity", "unit", "delivery_terms"}
+_CRITERION_FIELDS = {"name_zh", "name_en", "weight", "kind"}
+
+
+# --------------------------------------------------------------------------- procedure types
+
+
+def seed_procedure_types() -> int:
+    """Insert the missing procedure type rows with their defaults; existing rows are kept
+    (an admin may have edited them). Returns the number of rows added."""
+    added = 0
+    with unit_of_work():
+        existing = set(db.session.scalars(sa.select(ProcedureType.code)))
+        for method, settings in PROCEDURE_DEFAULTS.items():
+            if method.value in existing:
+                continue
+            db.session.add(ProcedureType(code=method.value, **settings))
+            added += 1
+        if added:
+            audit.record("procedure_types.seeded", "procedure_type", None, {"added": added}, actor=audit.system("seed"))
+    return added
+
+
+def procedure_for(method: Method | str) -> ProcedureType:
+    """The settings row of `method` (seeding the defaults the first time)."""
+    row = db.session.scalar(sa.select(ProcedureType).where(ProcedureType.code == str(method)))
+    if row is None:
+        seed_procedure_types()
+        row = db.session.scalar(sa.select(ProcedureType).where(ProcedureType.code == str(method)))
+    if row is None:
+        raise ValidationError(_("Unknown procurement method."), code="unknown_method",
+                              fields={"method": _("Unknown procurement method.")})
+    return row
+
+
+# --------------------------------------------------------------------------- permissions
+
+
+def _actor(user: User, org: Organization) -> audit.Actor:
+    return audit.user_actor(user.id, org.id, user.email)
+
+
+def _require_officer(user: User | None, org_id: int) -> None:
+    if user is None:
+        raise PermissionDenied()
+    membership = db.session.scalar(
+        sa.select(Membership).where(
+            Membership.user_id == user.id, Membership.org_id == org_id, Membership.active.is_(True)
+        )
+    )
+    if membership is None or not membership.has_role(Role.PROCUREMENT_OFFICER):
+        raise PermissionDenied(_("Only a procurement officer of the buyer may do this."))
+
+
+def _invalid(code: str, field: str, message: str) -> ValidationError:
+    return ValidationError(message, code=code, fields={field: message})
+
+
+# --------------------------------------------------------------------------- drafts
+
+
+def _check_choice(value: Any, enum: type, field: str) -> str:
+    try:
+        return enum(value).value
+    except ValueError:
+        raise _invalid(f"invalid_{field}", field, _("This value is not one of the choices.")) from None
+
+
+def create_draft(
+    buyer_org: Organization,
+    actor: User,
+    *,
+    lots: Iterable[dict[str, Any]] = (),
+    criteria: Iterable[dict[str, Any]] = (),
+    custodian_ids: Iterable[int] = (),
+    invitee_org_ids: Iterable[int] = (),
+    **fields: Any,
+) -> Tender:
+    """Create a draft tender of `buyer_org` with its lots, criteria, custodians and invitees.
+
+    `fields` are Tender columns (title_zh, category, budget in fen, method, dates...).
+    """
+    _require_officer(actor, buyer_org.id)
+    unknown = set(fields) - _DRAFT_FIELDS
+    if unknown:
+        raise ValueError(f"unknown tender fields: {sorted(unknown)}")
+    fields["category"] = _check_choice(fields.get("category", Category.GOODS), Category, "category")
+    fields["method"] = _check_choice(fields.get("method", Method.OPEN), Method, "method")
+    fields["evaluation_method"] = _check_choice(
+        fields.get("evaluation_method", EvaluationMethod.LOWEST_PRICE), EvaluationMethod, "evaluation_method"
+    )
+    if int(fields.get("budget", 0) or 0) < 0:
+        raise _invalid("negative_budget", "budget", _("The budget cannot be negative."))
+    with unit_of_work():
+        tender = Tender(buyer_org_id=buyer_org.id, created_by_id=actor.id, status=TenderStatus.DRAFT.value, **fields)
+        db.session.add(tender)
+        db.session.flush()
+        for i, lot in enumerate(lots, start=1):
+            extra = set(lot) - _LOT_FIELDS
+            if extra:
+                raise ValueError(f"unknown lot fields: {sorted(extra)}")
+            values = {"number": i, **lot}
+            if int(values.get("budget", 0)) < 0 or int(values.get("bond_amount", 0)) < 0:
+                raise _invalid("negative_amount", "lots", _("Lot amounts cannot be negative."))
+            db.session.add(Lot(tender_id=tender.id, **values))
+        for crit in criteria:
+            extra = set(crit) - _CRITERION_FIELDS
+            if extra:
+                raise ValueError(f"unknown criterion fields: {sorted(extra)}")
+            values = dict(crit)
+            values["kind"] = _check_choice(values.get("kind", CriterionKind.TECHNICAL), CriterionKind, "kind")
+            weight = values.get("weight")
+            if not isinstance(weight, int) or isinstance(weight, bool) or not 0 <= weight <= 100:
+                raise _invalid("invalid_weight", "criteria", _("Each criterion weight must be a whole number from 0 to 100."))
+            db.session.add(Criterion(tender_id=tender.id, **values))
+        for user_id in dict.fromkeys(custodian_ids):
+            db.session.add(TenderCustodian(tender_id=tender.id, user_id=user_id))
+        for org_id in dict.fromkeys(invitee_org_ids):
+            db.session.add(TenderInvitee(tender_id=tender.id, org_id=org_id))
+        db.session.flush()
+        audit.record("tender.created", "tender", tender.id,
+                     {"method": tender.method, "buyer_org_id": buyer_org.id}, actor=_actor(actor, buyer_org))
+    db.session.refresh(tender)
+    return tender
+
+
+def add_document(tender: Tender, actor: User, stored_file: StoredFile, title: str = "") -> TenderDocument:
+    """Attach a stored file to a draft tender's documents."""
+    _require_officer(actor, tender.buyer_org_id)
+    if tender.status != TenderStatus.DRAFT:
+        raise InvalidTransition(_("Documents of a published tender change only by an amendment."))
+    with unit_of_work():
+        doc = TenderDocument(tender_id=tender.id, stored_file_id=stored_file.id, version=tender.version,
+                             title=title or stored_file.original_name)
+        db.session.add(doc)
+        db.session.flush()
+        audit.record("tender.document_added", "tender", tender.id, {"document_id": doc.id},
+                     actor=audit.user_actor(actor.id, tender.buyer_org_id, actor.email))
+    db.session.refresh(tender)
+    return doc
+
+
+# --------------------------------------------------------------------------- publishing
+
+
+def _price_weight(tender: Tender) -> int:
+    price = [c.weight for c in tender.criteria if c.kind == CriterionKind.PRICE]
+    if price:
+        return sum(price)
+    return int(tender.price_weight or 0)
+
+
+def check_publishable(tender: Tender, procedure: ProcedureType) -> None:
+    """Raise a ValidationError (own code, field named) for the first rule the tender breaks."""
+    _check_dates(tender, procedure)
+    _check_lots(tender, procedure)
+    _check_evaluation(tender, procedure)
+    _check_participants(tender)
+
+
+def _check_dates(tender: Tender, procedure: ProcedureType) -> None:
+    now = clock.now()
+    deadline = tender.submission_deadline
+    if deadline is None:
+        raise _invalid("deadline_missing", "submission_deadline", _("Set a submission deadline."))
+    if deadline <= now:
+        raise _invalid("deadline_in_past", "submission_deadline", _("The submission deadline is in the past."))
+    if procedure.min_days_working:
+        earliest_day = add_working_days(clock.today_local(), procedure.min_days)
+        if deadline.astimezone(clock.LOCAL_TZ).date() < earliest_day:
+            raise _invalid(
+                "deadline_too_soon", "submission_deadline",
+                _("The submission deadline must be at least %(n)s working days after publication for this method.",
+                  n=procedure.min_days),
+            )
+    elif deadline < now + timedelta(days=procedure.min_days):
+        raise _invalid(
+            "deadline_too_soon", "submission_deadline",
+            _("The submission deadline must be at least %(n)s days after publication for this method.",
+              n=procedure.min_days),
+        )
+    if tender.enquiry_end is not None and not (now < tender.enquiry_end < deadline):
+        raise _invalid("enquiry_end_invalid", "enquiry_end",
+                       _("The enquiry period must end after publication and before the submission deadline."))
+    if tender.opening_time is None or tender.opening_time < deadline:
+        raise _invalid("opening_before_deadline", "opening_time",
+                       _("The opening time cannot be before the submission deadline."))
+
+
+def _check_lots(tender: Tender, procedure: ProcedureType) -> None:
+    if not tender.lots:
+        raise _invalid("no_lots", "lots", _("Add at least one lot."))
+    for lot in tender.lots:
+        if lot.bond_amount and not procedure.bond_allowed:
+            raise _invalid("bond_not_allowed", "bond_amount",
+                           _("Lot %(n)s: this method does not allow a bid bond.", n=lot.number))
+        if lot.bond_amount * 1000 > lot.budget * BOND_MAX_PERMILLE:
+            raise _invalid("bond_too_high", "bond_amount",
+                           _("Lot %(n)s: the bid bond cannot exceed 2%% of the lot budget.", n=lot.number))
+
+
+def _check_evaluation(tender: Tender, procedure: ProcedureType) -> None:
+    if tender.evaluation_method not in (procedure.evaluation_methods or []):
+        raise _invalid("evaluation_method_not_allowed", "evaluation_method",
+                       _("This evaluation method is not allowed for this procurement method."))
+    if tender.evaluation_method == EvaluationMethod.SCORED:
+        total = sum(c.weight for c in tender.criteria)
+        if total != 100:
+            raise _invalid("weights_not_100", "criteria",
+                           _("The criteria weights must add up to 100 (now %(total)s).", total=total))
+        minimum = MIN_PRICE_WEIGHT.get(Category(tender.category))
+        weight = _price_weight(tender)
+        if minimum is not None and weight < minimum:
+            raise _invalid("price_weight_too_low", "price_weight",
+                           _("The price weight must be at least %(min)s%% for this category.", min=minimum))
+    low, high = SME_DEDUCTION_RANGE
+    if not (low <= (tender.sme_deduction_pct or 0) <= high):
+        raise _invalid("sme_deduction_out_of_range", "sme_deduction_pct",
+                       _("The SME price deduction must be between %(low)s%% and %(high)s%%.", low=low, high=high))
+
+
+def _check_participants(tender: Tender) -> None:
+    k = tender.custodian_threshold or 0
+    if k < 1 or len(tender.custodians) < k:
+        raise _invalid("too_few_custodians", "custodians",
+                       _("At least %(k)s key custodians are needed for the opening.", k=max(k, 1)))
+    if not tender.documents:
+        raise _invalid("documents_missing", "documents", _("Upload the tender documents before publishing."))
+    if tender.method == Method.INVITATION and not tender.invitees:
+        raise _invalid("no_invitees", "invitees", _("An invitation tender needs invited suppliers."))
+
+
+def _move(tender: Tender, target: TenderStatus, message: str) -> str:
+    """Change the status through the transition table; returns the previous status."""
+    previous = tender.status
+    if not can_transition(previous, target):
+        raise InvalidTransition(message)
+    tender.status = target.value
+    return previous
+
+
+def publish(tender: Tender, actor: User) -> Tender:
+    """Publish a draft: check every rule, then active.enquiries (or active.tendering when
+    there is no enquiry period), in one unit of work with an audit entry."""
+    _require_officer(actor, tender.buyer_org_id)
+    procedure = procedure_for(tender.method)
+    with unit_of_work():
+        tender = db.session.scalars(for_update(sa.select(Tender).where(Tender.id == tender.id))).one()
+        if tender.status != TenderStatus.DRAFT:
+            raise InvalidTransition(_("Only a draft tender can be published."))
+        db.session.refresh(tender)
+        check_publishable(tender, procedure)
+        target = TenderStatus.ENQUIRIES if tender.enquiry_end is not None else TenderStatus.TENDERING
+        _move(tender, target, _("Only a draft tender can be published."))
+        tender.published_at = clock.now()
+        tender.custodian_count = max(tender.custodian_count or 0, len(tender.custodians))
+        audit.record(
+            "tender.published", "tender", tender.id,
+            {"status": tender.status, "method": tender.method,
+             "submission_deadline": tender.submission_deadline.isoformat()},
+            actor=audit.user_actor(actor.id, tender.buyer_org_id, actor.email),
+        )
+    return tender
+
+
+def cancel(tender: Tender, actor: User, reason: str) -> Tender:
+    """Cancel a tender before the award; the reason is required (it is published)."""
+    _require_officer(actor, tender.buyer_org_id)
+    reason = (reason or "").strip()
+    if not reason:
+        raise _invalid("reason_required", "reason", _("Give the reason for the cancellation."))
+    with unit_of_work():
+        tender = db.session.scalars(for_update(sa.select(Tender).where(Tender.id == tender.id))).one()
+        if TenderStatus(tender.status) not in CANCELLABLE:
+            raise InvalidTransition(_("This tender can no longer be cancelled."))
+        previous = _move(tender, TenderStatus.CANCELLED, _("This tender can no longer be cancelled."))
+        tender.cancel_reason = reason
+        tender.cancelled_at = clock.now()
+        audit.record("tender.cancelled", "tender", tender.id, {"from": previous, "reason": reason},
+                     actor=audit.user_actor(actor.id, tender.buyer_org_id, actor.email))
+    return tender
+
+
+def status_now(tender: Tender) -> TenderStatus:
+    """The tender's status at this moment (clock-derived for published tenders)."""
+    return time_status(tender, clock.now())
