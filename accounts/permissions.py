@@ -59,19 +59,17 @@ def has_role(*roles: Role | str) -> bool:
     return any(str(r) in held for r in roles)
 
 
-def is_platform_admin(user: User | None = None) -> bool:
-    """Platform admin in the current organization, which must be the platform operator."""
-    membership = current_membership() if user is None else None
-    if user is not None:
-        return any(
-            m.active and m.has_role(Role.PLATFORM_ADMIN) and m.organization.has_kind(OrgKind.PLATFORM)
-            for m in user.memberships
-        )
-    return bool(
-        membership
-        and membership.has_role(Role.PLATFORM_ADMIN)
-        and membership.organization.has_kind(OrgKind.PLATFORM)
+def user_has_platform_role(user: User | None, *roles: Role | str) -> bool:
+    """`user` holds one of `roles` in an active membership of the platform operator
+    (whatever their current organization); services use it to check an actor."""
+    return user is not None and any(
+        m.active and m.has_role(*roles) and m.organization.has_kind(OrgKind.PLATFORM) for m in user.memberships
     )
+
+
+def is_platform_admin() -> bool:
+    """The caller acts as platform admin now (current organization is the platform operator)."""
+    return has_platform_role(Role.PLATFORM_ADMIN)
 
 
 def require_login() -> User:

@@ -51,10 +51,6 @@ def _apply_errors(form, exc: DomainError, rename: dict[str, str] | None = None) 
 platform_finance_required = require_platform_role(Role.FINANCE)
 
 
-def _is_platform_finance() -> bool:
-    return has_platform_role(Role.FINANCE)
-
-
 # --------------------------------------------------------------------------- home
 
 
@@ -76,8 +72,8 @@ def index():
         title=_("Payments"),
         payments=recent,
         labels=PAYMENT_STATUS_LABELS,
-        finance=_is_platform_finance(),
-        pending_count=len(transfer_svc.transfers(pending=True)) if _is_platform_finance() else 0,
+        finance=has_platform_role(Role.FINANCE),
+        pending_count=len(transfer_svc.transfers(pending=True)) if has_platform_role(Role.FINANCE) else 0,
     )
 
 

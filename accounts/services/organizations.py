@@ -17,6 +17,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from accounts.models import Membership, Organization, User
+from accounts.permissions import user_has_platform_role
 from accounts.services._effects import notify_users
 from accounts.services._effects import record as audit
 from accounts.states import (
@@ -209,10 +210,8 @@ def is_member(user: User, org: Organization) -> bool:
 
 
 def is_platform_staff(user: User, roles: Iterable[str] = (Role.PLATFORM_ADMIN, Role.AUDITOR)) -> bool:
-    """Holds one of `roles` (default: platform admin or auditor) in a platform organization."""
-    return any(
-        m.active and m.has_role(*roles) and m.organization.has_kind(OrgKind.PLATFORM) for m in user.memberships
-    )
+    """Holds one of `roles` (default: platform admin or auditor) in the platform organization."""
+    return user_has_platform_role(user, *roles)
 
 
 def can_read_licence(user: User | None, org: Organization) -> bool:

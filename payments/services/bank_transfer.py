@@ -43,7 +43,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from accounts.models import Membership, Organization, User
-from accounts.services.organizations import is_platform_staff
+from accounts.permissions import user_has_platform_role
 from accounts.states import Role
 from core import audit, clock
 from core.db import db, for_update, unit_of_work
@@ -138,12 +138,8 @@ def _set_info(payment: Payment, info: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- permissions
 
 
-def is_platform_finance(user: User | None) -> bool:
-    return user is not None and is_platform_staff(user, roles=(Role.FINANCE,))
-
-
 def _require_finance(actor: User) -> None:
-    if not is_platform_finance(actor):
+    if not user_has_platform_role(actor, Role.FINANCE):
         raise PermissionDenied()
 
 

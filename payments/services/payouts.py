@@ -31,7 +31,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from accounts.models import Membership, Organization, User
-from accounts.services.organizations import is_platform_staff
+from accounts.permissions import user_has_platform_role
 from accounts.states import Role
 from core import audit, clock, events
 from core import files as core_files
@@ -94,12 +94,8 @@ def _actor_fields(actor: Any) -> tuple[int | None, str]:
     return None, "system" if actor in (None, "system") else str(actor)
 
 
-def is_platform_finance(user: User | None) -> bool:
-    return user is not None and is_platform_staff(user, roles=(Role.FINANCE,))
-
-
 def _require_finance(actor: Any) -> User:
-    if not isinstance(actor, User) or not is_platform_finance(actor):
+    if not isinstance(actor, User) or not user_has_platform_role(actor, Role.FINANCE):
         raise PermissionDenied(_("Only the platform's finance staff may do this."))
     return actor
 
