@@ -148,6 +148,82 @@ CRITERION_KIND_LABELS = {
 }
 
 
+class BondKind(StrEnum):
+    TRANSFER = "transfer"  # bank transfer to the lot's bond account
+    GUARANTEE = "guarantee"  # 保函 (bank or insurer guarantee)
+
+
+class BondStatus(StrEnum):
+    PENDING = "pending"  # reported / filed, awaiting finance
+    CONFIRMED = "confirmed"  # money received or guarantee verified
+    REJECTED = "rejected"
+    REFUNDING = "refunding"  # a payout is on its way
+    RELEASED = "released"  # refunded (transfer) or returned (guarantee)
+
+
+BOND_TRANSITIONS: dict[BondStatus, set[BondStatus]] = {
+    BondStatus.PENDING: {BondStatus.CONFIRMED, BondStatus.REJECTED, BondStatus.RELEASED},
+    BondStatus.CONFIRMED: {BondStatus.REFUNDING, BondStatus.RELEASED},
+    BondStatus.REFUNDING: {BondStatus.RELEASED, BondStatus.CONFIRMED},  # CONFIRMED: the payout failed
+    BondStatus.REJECTED: set(),
+    BondStatus.RELEASED: set(),
+}
+
+
+def can_transition_bond(current: BondStatus | str, target: BondStatus | str) -> bool:
+    return BondStatus(target) in BOND_TRANSITIONS.get(BondStatus(current), set())
+
+
+class BidStatus(StrEnum):
+    DRAFT = "draft"  # parts being uploaded
+    SUBMITTED = "submitted"  # the current bid of its bidder
+    SUPERSEDED = "superseded"  # replaced by a later submission (ciphertext kept)
+    WITHDRAWN = "withdrawn"
+    OPENED = "opened"  # decrypted at the opening
+    INVALID = "invalid"  # failed decryption / hash check at the opening
+
+
+BID_TRANSITIONS: dict[BidStatus, set[BidStatus]] = {
+    BidStatus.DRAFT: {BidStatus.SUBMITTED, BidStatus.WITHDRAWN},
+    BidStatus.SUBMITTED: {BidStatus.SUPERSEDED, BidStatus.WITHDRAWN, BidStatus.OPENED, BidStatus.INVALID},
+    BidStatus.SUPERSEDED: set(),
+    BidStatus.WITHDRAWN: set(),
+    BidStatus.OPENED: set(),
+    BidStatus.INVALID: set(),
+}
+
+
+def can_transition_bid(current: BidStatus | str, target: BidStatus | str) -> bool:
+    return BidStatus(target) in BID_TRANSITIONS.get(BidStatus(current), set())
+
+
+class BidPartKind(StrEnum):
+    PRICE = "price"  # {"lot_id": .., "price": fen}
+    ANSWERS = "answers"  # {"criterion_id": text, ...}
+    ATTACHMENT = "attachment"
+
+
+BOND_KIND_LABELS = {
+    BondKind.TRANSFER: _l("Bank transfer"),
+    BondKind.GUARANTEE: _l("Guarantee"),
+}
+BOND_STATUS_LABELS = {
+    BondStatus.PENDING: _l("Awaiting confirmation"),
+    BondStatus.CONFIRMED: _l("Confirmed"),
+    BondStatus.REJECTED: _l("Rejected"),
+    BondStatus.REFUNDING: _l("Refund in progress"),
+    BondStatus.RELEASED: _l("Refunded / released"),
+}
+BID_STATUS_LABELS = {
+    BidStatus.DRAFT: _l("Draft"),
+    BidStatus.SUBMITTED: _l("Submitted"),
+    BidStatus.SUPERSEDED: _l("Replaced"),
+    BidStatus.WITHDRAWN: _l("Withdrawn"),
+    BidStatus.OPENED: _l("Opened"),
+    BidStatus.INVALID: _l("Invalid"),
+}
+
+
 def time_status(tender: Any, now: datetime) -> TenderStatus:
     """The tender's status at `now`: published tenders move through the enquiry period,
     tendering and awaiting_opening by their dates alone (deadlines are read, not swept).

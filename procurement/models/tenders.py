@@ -7,6 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from core import clock
 from core.db import Base, IdMixin, TimestampMixin
 from procurement.states import LotStatus, TenderStatus
 
@@ -18,6 +19,8 @@ __all__ = [
     "TenderDocument",
     "TenderCustodian",
     "TenderInvitee",
+    "TenderAmendment",
+    "DocumentDownload",
 ]
 
 
@@ -65,12 +68,28 @@ class Tender(IdMixin, TimestampMixin, Base):
     version: Mapped[int] = mapped_column(sa.Integer, default=1)
     cancelled_at: Mapped[datetime | None]
     cancel_reason: Mapped[str] = mapped_column(sa.Text, default="")
+    #: Lower-cased words and CJK character bigrams of titles, descriptions, buyer and
+    #: category code (procurement.queries builds it; a GIN index on PostgreSQL).
+    search_tokens: Mapped[str] = mapped_column(sa.Text, default="")
+
+    # Sealed-bid key set-up (procurement.services.keys); never the KEK or private key.
+    public_key: Mapped[bytes | None] = mapped_column(sa.LargeBinary)  # X25519, 32 raw bytes
+    wrapped_private_key: Mapped[bytes | None] = mapped_column(sa.LargeBinary)  # AES-GCM under the KEK
+    key_fingerprint: Mapped[str] = mapped_column(sa.String(64), default="")
+    recovery_share: Mapped[bytes | None] = mapped_column(sa.LargeBinary)  # sealed to the offline recovery key
+    recovery_commitment: Mapped[str] = mapped_column(sa.String(64), default="")
+    recovery_key_id: Mapped[str] = mapped_column(sa.String(64), default="")
+
+    # Opening (procurement.services.opening)
+    opened_at: Mapped[datetime | None]
+    opening_record: Mapped[dict | None] = mapped_column(sa.JSON)  # the published record
 
     lots: Mapped[list[Lot]] = relationship(back_populates="tender", order_by="Lot.number")
     criteria: Mapped[list[Criterion]] = relationship(back_populates="tender", order_by="Criterion.id")
     documents: Mapped[list[TenderDocument]] = relationship(back_populates="tender", order_by="TenderDocument.id")
     custodians: Mapped[list[TenderCustodian]] = relationship(back_populates="tender", order_by="TenderCustodian.id")
     invitees: Mapped[list[TenderInvitee]] = relationship(back_populates="tender", order_by="TenderInvitee.id")
+    amendments: Mapped[list[TenderAmendment]] = relationship(back_populates="tender", order_by="TenderAmendment.number")
 
 
 class Lot(IdMixin, TimestampMixin, Base):
@@ -108,8 +127,11 @@ class TenderDocument(IdMixin, TimestampMixin, Base):
 
     tender_id: Mapped[int] = mapped_column(sa.ForeignKey("tenders.id"), index=True)
     stored_file_id: Mapped[int] = mapped_column(sa.ForeignKey("stored_files.id"))
-    version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    version: Mapped[int] = mapped_column(sa.Integer, default=1)  # tender version that added it
     title: Mapped[str] = mapped_column(sa.String(255), default="")
+    #: Tender version from which this document is no longer part of the documents (an
+    #: amendment replaced or removed it); None while current.
+    removed_in_version: Mapped[int | None] = mapped_column(sa.Integer)
 
     tender: Mapped[Tender] = relationship(back_populates="documents")
 
@@ -120,6 +142,17 @@ class TenderCustodian(IdMixin, TimestampMixin, Base):
 
     tender_id: Mapped[int] = mapped_column(sa.ForeignKey("tenders.id"), index=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    share_index: Mapped[int | None] = mapped_column(sa.Integer)  # Shamir x coordinate, 1..n
+    share_commitment: Mapped[str] = mapped_column(sa.String(64), default="")  # public SHA-256
+    #: The share until its custodian collects it, encrypted under the platform's share
+    #: key (procurement.services.keys); erased (None) at collection.
+    pending_share: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    collected_at: Mapped[datetime | None]
+    safekeeping_confirmed_at: Mapped[datetime | None]
+    #: The share presented at the opening, encrypted at rest until k have arrived;
+    #: erased once the bids are opened.
+    presented_share: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    presented_at: Mapped[datetime | None]
 
     tender: Mapped[Tender] = relationship(back_populates="custodians")
 
@@ -132,3 +165,35 @@ class TenderInvitee(IdMixin, TimestampMixin, Base):
     org_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"), index=True)
 
     tender: Mapped[Tender] = relationship(back_populates="invitees")
+
+
+class TenderAmendment(IdMixin, Base):
+    """One published change of a tender: dates and/or documents, with its reason."""
+
+    __tablename__ = "tender_amendments"
+    __table_args__ = (sa.UniqueConstraint("tender_id", "number"),)
+
+    tender_id: Mapped[int] = mapped_column(sa.ForeignKey("tenders.id"), index=True)
+    number: Mapped[int] = mapped_column(sa.Integer)  # the tender version it creates (2, 3...)
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+    #: {"submission_deadline": [old, new], "documents_added": [...], "documents_removed": [...], ...}
+    changes: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    material: Mapped[bool] = mapped_column(sa.Boolean, default=False)  # bids before it must be resubmitted
+    question_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tender_questions.id"))
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    tender: Mapped[Tender] = relationship(back_populates="amendments")
+
+
+class DocumentDownload(IdMixin, Base):
+    """Who downloaded a tender's documents (visible only to that supplier; used to notify
+    downloaders of amendments)."""
+
+    __tablename__ = "tender_document_downloads"
+    __table_args__ = (sa.UniqueConstraint("tender_id", "user_id"),)
+
+    tender_id: Mapped[int] = mapped_column(sa.ForeignKey("tenders.id"), index=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    org_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organizations.id"))
+    first_at: Mapped[datetime] = mapped_column(default=clock.now)
