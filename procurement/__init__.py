@@ -7,5 +7,12 @@ bp = Blueprint("procurement", __name__, url_prefix="/procurement")
 
 def init_app(app) -> None:
     from procurement import models, views  # noqa: F401
+    from procurement import cli
 
     app.register_blueprint(bp)
+    cli.init_app(app)
+
+    from core.extensions import api
+    from procurement.api import register
+
+    register(api)

@@ -17,7 +17,7 @@ from accounts.models import Membership, Organization, User
 from accounts.states import Role
 from core import audit, clock
 from core.calendar import add_working_days
-from core.db import db, for_update, unit_of_work
+from core.db import after_commit, db, for_update, unit_of_work
 from core.errors import InvalidTransition, PermissionDenied, ValidationError
 from core.models.files import StoredFile
 from procurement.models import (
@@ -29,6 +29,8 @@ from procurement.models import (
     TenderDocument,
     TenderInvitee,
 )
+from procurement import queries
+from procurement.services import alerts, bonds, keys, participants
 from procurement.states import (
     CANCELLABLE,
     Category,
@@ -357,6 +359,10 @@ def publish(tender: Tender, actor: User) -> Tender:
         _move(tender, target, _("Only a draft tender can be published."))
         tender.published_at = clock.now()
         tender.custodian_count = max(tender.custodian_count or 0, len(tender.custodians))
+        keys.setup_keys(tender)
+        queries.refresh_search_tokens(tender)
+        tender_id = tender.id
+        after_commit(lambda: alerts.notify_new_tender(tender_id))
         audit.record(
             "tender.published", "tender", tender.id,
             {"status": tender.status, "method": tender.method,
@@ -379,6 +385,8 @@ def cancel(tender: Tender, actor: User, reason: str) -> Tender:
         previous = _move(tender, TenderStatus.CANCELLED, _("This tender can no longer be cancelled."))
         tender.cancel_reason = reason
         tender.cancelled_at = clock.now()
+        bonds.refund_all(tender, reason=_("Tender cancelled: %(reason)s", reason=reason), actor=actor)
+        participants.notify_cancelled(tender, actor=actor)
         audit.record("tender.cancelled", "tender", tender.id, {"from": previous, "reason": reason},
                      actor=audit.user_actor(actor.id, tender.buyer_org_id, actor.email))
     return tender

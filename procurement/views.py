@@ -1,9 +1,0 @@
-from flask import render_template
-from flask_babel import lazy_gettext as _l
-
-from procurement import bp
-
-
-@bp.get("/")
-def index():
-    return render_template("placeholder.html", title=_l("Government e-tendering"), platform="procurement")

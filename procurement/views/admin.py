@@ -1,0 +1,1 @@
+"""procurement views: admin (to be completed)."""

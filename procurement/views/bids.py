@@ -1,0 +1,1 @@
+"""procurement views: bids (to be completed)."""

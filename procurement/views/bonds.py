@@ -1,0 +1,1 @@
+"""procurement views: bonds (to be completed)."""

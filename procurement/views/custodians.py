@@ -1,0 +1,1 @@
+"""procurement views: custodians (to be completed)."""

@@ -1,0 +1,1 @@
+"""procurement views: enquiries (to be completed)."""

@@ -1,0 +1,1 @@
+"""procurement views: officer (to be completed)."""
