@@ -52,12 +52,16 @@ def test_confirm_with_the_exact_amount_succeeds_posts_the_ledger_and_notifies_th
     finance = platform_finance()
     payment = bank_payment(org, user)
     seen = []
-    payment_succeeded.connect(lambda sender, **kw: seen.append(kw), weak=False)
+
+    def listener(sender, **kw):
+        seen.append(kw)
+
+    payment_succeeded.connect(listener)
     try:
         svc.confirm_transfer(payment.id, amount_received=120_000, slip=PDF_BYTES, slip_filename="slip.pdf",
                              actor=finance)
     finally:
-        payment_succeeded.receivers.clear()
+        payment_succeeded.disconnect(listener)
     row = db.session.get(Payment, payment.id)
     db.session.refresh(row)
     assert row.status == "succeeded" and row.amount_received == 120_000 and row.amount_captured == 120_000
@@ -98,13 +102,17 @@ def test_reject_fails_the_payment_without_ledger_effect():
     finance = platform_finance()
     payment = bank_payment(org, user)
     failed = []
-    payment_failed.connect(lambda sender, **kw: failed.append(kw), weak=False)
+
+    def listener(sender, **kw):
+        failed.append(kw)
+
+    payment_failed.connect(listener)
     try:
         with pytest.raises(ValidationError):
             svc.reject_transfer(payment.id, reason="  ", actor=finance)
         svc.reject_transfer(payment.id, reason="No such transfer on the statement", actor=finance)
     finally:
-        payment_failed.receivers.clear()
+        payment_failed.disconnect(listener)
     row = db.session.get(Payment, payment.id)
     db.session.refresh(row)
     assert row.status == "failed" and row.failure_message == "No such transfer on the statement"
