@@ -107,6 +107,13 @@ class Config:
         "PLATFORM_SIGNING_KEY_FILE", str(INSTANCE_DIR / "platform_ed25519.pem")
     )
 
+    # Sealed bids: the offline recovery key's PUBLIC half (X25519), as PEM text or a file
+    # path. Unset outside production: a development pair is generated once into
+    # PROCUREMENT_RECOVERY_KEY_DIR (recovery_private.pem + recovery_public.pem). Unset in
+    # production: publishing is refused (procurement.services.keys).
+    PROCUREMENT_RECOVERY_PUBLIC_KEY = os.environ.get("PROCUREMENT_RECOVERY_PUBLIC_KEY")
+    PROCUREMENT_RECOVERY_KEY_DIR = os.environ.get("PROCUREMENT_RECOVERY_KEY_DIR", str(INSTANCE_DIR))
+
     # Audit log: a signed checkpoint when the head moved and the last one is older than this.
     AUDIT_CHECKPOINT_MINUTES = int(os.environ.get("AUDIT_CHECKPOINT_MINUTES", 10))
     # Idempotency-Key records are kept this long (at least 24 h).
@@ -155,6 +162,8 @@ class TestConfig(Config):
     """Isolated configuration for the test suite."""
 
     PLATFORM_SIGNING_KEY_FILE = str(Path(tempfile.gettempdir()) / f"canal-test-ed25519-{os.getpid()}.pem")
+    PROCUREMENT_RECOVERY_PUBLIC_KEY = None
+    PROCUREMENT_RECOVERY_KEY_DIR = str(Path(tempfile.gettempdir()) / f"canal-test-recovery-{os.getpid()}")
     # Tests read English pages unless they ask for Chinese; the zh_Hans_CN default of
     # Config is tested in tests/core/test_i18n.py.
     BABEL_DEFAULT_LOCALE = "en"

@@ -6,8 +6,7 @@ bp = Blueprint("procurement", __name__, url_prefix="/procurement")
 
 
 def init_app(app) -> None:
-    from procurement import models, views  # noqa: F401
-    from procurement import cli
+    from procurement import cli, models, views  # noqa: F401
 
     app.register_blueprint(bp)
     cli.init_app(app)

@@ -1,9 +1,409 @@
-"""Read-side queries of procurement: public tender search and lists (to be completed)."""
+"""Read-side queries of procurement: public tender search and lists.
+
+Search works on `Tender.search_tokens`, a space-separated bag of lower-cased latin/digit
+words plus, for every run of CJK characters, each single character and each 2-character
+bigram (so 1- and 2-character Chinese terms are found without a Chinese tokenizer).
+
+A keyword query is split the same way: a latin word matches as a prefix of a stored
+word; a 1- or 2-character CJK term matches its token exactly; a longer CJK term needs
+all its bigrams and is then re-checked as a substring of the texts (the bigrams alone
+do not guarantee they are adjacent). On PostgreSQL the tokens go through
+`to_tsvector('simple', search_tokens) @@ to_tsquery('simple', ...)` (the GIN index
+`ix_tenders_search_tokens`); the tsquery is built only from our own tokens (letters,
+digits, CJK), quoted, never from raw user syntax. On SQLite each token is a LIKE.
+"""
 
 from __future__ import annotations
 
-from procurement.models import Tender
+import math
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+
+from accounts.models import Organization
+from core import clock
+from core.db import db
+from procurement.models import (
+    DocumentDownload,
+    ProcedureType,
+    Question,
+    Tender,
+    TenderDocument,
+)
+from procurement.states import TIME_DRIVEN, TenderStatus
+
+__all__ = [
+    "PUBLIC_STATUSES",
+    "COUNT_CAP",
+    "TenderSearch",
+    "SearchResult",
+    "search_tokens_for",
+    "query_terms",
+    "refresh_search_tokens",
+    "search_tenders",
+    "public_tender",
+    "is_public",
+    "current_documents",
+    "answered_questions",
+    "buyer_orgs",
+    "org_tenders",
+    "procedure_types",
+    "has_downloaded",
+]
+
+#: Statuses a visitor may filter on (the clock-derived ones included); drafts never.
+PUBLIC_STATUSES = tuple(s for s in TenderStatus if s != TenderStatus.DRAFT)
+#: Counting stops here: "more than 1,000 results" is all a visitor needs to know (and
+#: it keeps the count cheap on a large table: a COUNT over a LIMIT-ed subquery).
+COUNT_CAP = 1_000
+MAX_PER_PAGE = 100
+MAX_QUERY_TERMS = 12
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+def _is_cjk(ch: str) -> bool:
+    cp = ord(ch)
+    return (
+        0x3400 <= cp <= 0x4DBF  # CJK extension A
+        or 0x4E00 <= cp <= 0x9FFF  # CJK unified ideographs
+        or 0xF900 <= cp <= 0xFAFF  # compatibility ideographs
+        or 0x20000 <= cp <= 0x3134F  # extensions B..G
+    )
+
+
+def _runs(text: str) -> list[tuple[bool, str]]:
+    """Split `text` into (is_cjk, run) pieces of CJK characters or letters/digits."""
+    text = unicodedata.normalize("NFKC", text or "").lower()
+    runs: list[tuple[bool, str]] = []
+    current: list[str] = []
+    kind: bool | None = None
+    for ch in text:
+        if _is_cjk(ch):
+            this: bool | None = True
+        elif ch.isalnum():
+            this = False
+        else:
+            this = None
+        if this != kind and current:
+            runs.append((bool(kind), "".join(current)))
+            current = []
+        kind = this
+        if this is not None:
+            current.append(ch)
+    if current:
+        runs.append((bool(kind), "".join(current)))
+    return runs
+
+
+def _cjk_tokens(run: str) -> list[str]:
+    return list(run) + [run[i:i + 2] for i in range(len(run) - 1)]
+
+
+def search_tokens_for(*texts: str | None) -> str:
+    """Lower-cased latin/digit words, and every CJK character and CJK bigram, of `texts`,
+    de-duplicated (first occurrence order) and space separated."""
+    seen: dict[str, None] = {}
+    for text in texts:
+        for is_cjk, run in _runs(text or ""):
+            for token in (_cjk_tokens(run) if is_cjk else [run]):
+                seen.setdefault(token, None)
+    return " ".join(seen)
+
+
+@dataclass(frozen=True)
+class QueryTerms:
+    """A keyword query split like the stored tokens."""
+
+    words: tuple[str, ...] = ()  # latin/digit words (prefix match)
+    cjk_tokens: tuple[str, ...] = ()  # 1- and 2-character CJK tokens (exact match)
+    cjk_phrases: tuple[str, ...] = ()  # CJK terms of 3+ characters (substring re-check)
+
+    def __bool__(self) -> bool:
+        return bool(self.words or self.cjk_tokens)
+
+
+def query_terms(q: str | None) -> QueryTerms:
+    words: dict[str, None] = {}
+    tokens: dict[str, None] = {}
+    phrases: dict[str, None] = {}
+    for is_cjk, run in _runs((q or "")[:200]):
+        if not is_cjk:
+            words.setdefault(run[:60], None)
+        elif len(run) <= 2:
+            tokens.setdefault(run, None)
+        else:
+            phrases.setdefault(run[:60], None)
+            for i in range(len(run) - 1):
+                tokens.setdefault(run[i:i + 2], None)
+    return QueryTerms(tuple(words)[:MAX_QUERY_TERMS], tuple(tokens)[:MAX_QUERY_TERMS * 3],
+                      tuple(phrases)[:MAX_QUERY_TERMS])
 
 
 def refresh_search_tokens(tender: Tender) -> None:
     """Recompute `tender.search_tokens` (inside the caller's unit of work)."""
+    buyer = db.session.get(Organization, tender.buyer_org_id) if tender.buyer_org_id else None
+    tender.search_tokens = search_tokens_for(
+        tender.title_zh, tender.title_en, tender.description_zh, tender.description_en,
+        buyer.name_zh if buyer else "", buyer.name_en if buyer else "", tender.category_code,
+    )
+
+
+# --------------------------------------------------------------------------- search
+
+
+@dataclass
+class TenderSearch:
+    """Public search parameters (all optional). Budgets are fen; dates are local days."""
+
+    q: str = ""
+    buyer_org_id: int | None = None
+    category: str | None = None
+    category_code: str | None = None  # prefix
+    status: str | None = None  # a TenderStatus value (clock-derived for published ones)
+    method: str | None = None
+    budget_min: int | None = None
+    budget_max: int | None = None
+    deadline_from: date | None = None
+    deadline_to: date | None = None
+    sort: str = "newest"  # newest | deadline
+    page: int = 1
+    per_page: int = 20
+
+
+@dataclass
+class SearchResult:
+    """One page of tenders, shaped like Flask-SQLAlchemy's Pagination for the pager macro."""
+
+    items: list[Tender]
+    total: int
+    page: int
+    per_page: int
+    capped: bool = False  # the total is at least `total` (counting stopped at COUNT_CAP)
+    args: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page)) if self.per_page else 1
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def prev_num(self) -> int | None:
+        return self.page - 1 if self.has_prev else None
+
+    @property
+    def next_num(self) -> int | None:
+        return self.page + 1 if self.has_next else None
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def _status_clause(status: str, now: datetime) -> sa.ColumnElement[bool] | None:
+    """SQL for "the tender's status at `now` is `status`" (see states.time_status)."""
+    try:
+        wanted = TenderStatus(status)
+    except ValueError:
+        return None
+    if wanted == TenderStatus.DRAFT:
+        return sa.false()
+    if wanted not in TIME_DRIVEN:
+        return Tender.status == wanted.value
+    published = Tender.status.in_([s.value for s in TIME_DRIVEN])
+    in_enquiries = sa.and_(Tender.enquiry_end.is_not(None), Tender.enquiry_end > now)
+    if wanted == TenderStatus.ENQUIRIES:
+        return sa.and_(published, in_enquiries)
+    if wanted == TenderStatus.TENDERING:
+        return sa.and_(published, sa.not_(in_enquiries), Tender.submission_deadline > now)
+    return sa.and_(published, sa.not_(in_enquiries), Tender.submission_deadline <= now)
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=clock.LOCAL_TZ)
+
+
+def _is_postgres() -> bool:
+    return db.engine.dialect.name == "postgresql"
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _keyword_clauses(terms: QueryTerms) -> list[sa.ColumnElement[bool]]:
+    clauses: list[sa.ColumnElement[bool]] = []
+    if not terms:
+        return clauses
+    if _is_postgres():
+        # Tokens hold letters, digits or CJK only (see _runs): quoting them as lexemes
+        # leaves no tsquery syntax to the user.
+        parts = [f"'{w}':*" for w in terms.words] + [f"'{t}'" for t in terms.cjk_tokens]
+        vector = sa.func.to_tsvector(sa.literal_column("'simple'"), Tender.search_tokens)
+        clauses.append(vector.op("@@")(sa.func.to_tsquery(sa.literal_column("'simple'"), " & ".join(parts))))
+    else:
+        padded = sa.literal(" ") + Tender.search_tokens
+        for w in terms.words:
+            clauses.append(padded.like(f"% {_like_escape(w)}%", escape="\\"))
+        padded_both = padded + sa.literal(" ")
+        for t in terms.cjk_tokens:
+            clauses.append(padded_both.like(f"% {_like_escape(t)} %", escape="\\"))
+    if terms.cjk_phrases:
+        buyer_names = (
+            sa.select(sa.func.coalesce(Organization.name_zh, "") + " " + sa.func.coalesce(Organization.name_en, ""))
+            .where(Organization.id == Tender.buyer_org_id)
+            .scalar_subquery()
+        )
+        text = (Tender.title_zh + " " + Tender.title_en + " " + Tender.description_zh + " "
+                + Tender.description_en + " " + sa.func.coalesce(buyer_names, ""))
+        for phrase in terms.cjk_phrases:
+            clauses.append(text.like(f"%{_like_escape(phrase)}%", escape="\\"))
+    return clauses
+
+
+def _filters(params: TenderSearch, now: datetime) -> list[sa.ColumnElement[bool]]:
+    where: list[sa.ColumnElement[bool]] = [Tender.status != TenderStatus.DRAFT.value]
+    keyword = _keyword_clauses(query_terms(params.q))
+    if keyword and _is_postgres():
+        # The matching ids come from the GIN index, planned on their own (OFFSET 0 keeps
+        # PostgreSQL from merging the subquery): otherwise, with ORDER BY id LIMIT 20, the
+        # planner may walk the primary key and compute to_tsvector() row by row.
+        where.append(Tender.id.in_(sa.select(Tender.id).where(*keyword).offset(0)))
+    else:
+        where += keyword
+    if params.buyer_org_id:
+        where.append(Tender.buyer_org_id == params.buyer_org_id)
+    if params.category:
+        where.append(Tender.category == params.category)
+    if params.category_code:
+        code = params.category_code.strip()
+        if code:
+            where.append(Tender.category_code.like(f"{_like_escape(code)}%", escape="\\"))
+    if params.status:
+        clause = _status_clause(params.status, now)
+        if clause is not None:
+            where.append(clause)
+    if params.method:
+        where.append(Tender.method == params.method)
+    if params.budget_min is not None:
+        where.append(Tender.budget >= params.budget_min)
+    if params.budget_max is not None:
+        where.append(Tender.budget <= params.budget_max)
+    if params.deadline_from is not None:
+        where.append(Tender.submission_deadline >= _day_start(params.deadline_from))
+    if params.deadline_to is not None:
+        where.append(Tender.submission_deadline < _day_start(params.deadline_to + timedelta(days=1)))
+    return where
+
+
+def search_tenders(params: TenderSearch | None = None, **kwargs: Any) -> SearchResult:
+    """Published tenders matching `params` (or keyword arguments of TenderSearch), one page.
+
+    The total is a COUNT over the same filter, capped at COUNT_CAP (`capped` says so)."""
+    params = params or TenderSearch(**kwargs)
+    now = clock.now()
+    per_page = max(1, min(int(params.per_page or 20), MAX_PER_PAGE))
+    page = max(1, int(params.page or 1))
+    where = _filters(params, now)
+    if params.sort == "deadline":
+        order = [Tender.submission_deadline.asc(), Tender.id.asc()]  # ix_tenders_submission_deadline
+    else:
+        # Newest publication first (ix_tenders_published_at: a page is read from the
+        # index without sorting every match); drafts never reach this list.
+        order = [Tender.published_at.desc(), Tender.id.desc()]
+    capped_ids = sa.select(Tender.id).where(*where).limit(COUNT_CAP + 1).subquery()
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(capped_ids)) or 0
+    capped = total > COUNT_CAP
+    total = min(total, COUNT_CAP)
+    rows = list(db.session.scalars(
+        sa.select(Tender).where(*where).order_by(*order)
+        .offset((page - 1) * per_page).limit(per_page)
+    ))
+    _attach_buyers(rows)
+    return SearchResult(rows, total, page, per_page, capped)
+
+
+def _attach_buyers(tenders: Sequence[Tender]) -> None:
+    """Load the buyer organizations of `tenders` in one query (tender.buyer is set)."""
+    ids = {t.buyer_org_id for t in tenders}
+    orgs = {o.id: o for o in db.session.scalars(sa.select(Organization).where(Organization.id.in_(ids)))} if ids else {}
+    for t in tenders:
+        t.buyer = orgs.get(t.buyer_org_id)  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- detail and lists
+
+
+def is_public(tender: Tender) -> bool:
+    return tender.status != TenderStatus.DRAFT
+
+
+def public_tender(tender_id: int) -> Tender | None:
+    """A tender with its lots, criteria, documents and amendments loaded, and `buyer` set."""
+    tender = db.session.scalar(
+        sa.select(Tender).where(Tender.id == tender_id).options(
+            selectinload(Tender.lots), selectinload(Tender.criteria), selectinload(Tender.documents),
+            selectinload(Tender.amendments), selectinload(Tender.custodians),
+        )
+    )
+    if tender is not None:
+        _attach_buyers([tender])
+    return tender
+
+
+def current_documents(tender: Tender) -> list[TenderDocument]:
+    return [d for d in tender.documents if d.removed_in_version is None]
+
+
+def answered_questions(tender_id: int) -> list[Question]:
+    """Answered questions of a tender, oldest first (the caller never shows the asker)."""
+    return list(db.session.scalars(
+        sa.select(Question).where(Question.tender_id == tender_id, Question.answered_at.is_not(None))
+        .order_by(Question.answered_at, Question.id)
+    ))
+
+
+def buyer_orgs() -> list[Organization]:
+    """Organizations that have published at least one tender (the buyer filter)."""
+    published = sa.select(Tender.buyer_org_id).where(Tender.status != TenderStatus.DRAFT.value).distinct()
+    return list(db.session.scalars(
+        sa.select(Organization).where(Organization.id.in_(published)).order_by(Organization.name_zh)
+    ))
+
+
+def org_tenders(org_id: int, status: str | None = None) -> list[Tender]:
+    """Every tender of a buyer organization (drafts included), newest first."""
+    stmt = sa.select(Tender).where(Tender.buyer_org_id == org_id)
+    if status:
+        clause = _status_clause(status, clock.now()) if status != TenderStatus.DRAFT else (
+            Tender.status == TenderStatus.DRAFT.value)
+        if clause is not None:
+            stmt = stmt.where(clause)
+    return list(db.session.scalars(stmt.order_by(Tender.id.desc())))
+
+
+def procedure_types() -> list[ProcedureType]:
+    return list(db.session.scalars(sa.select(ProcedureType).order_by(ProcedureType.id)))
+
+
+def has_downloaded(tender_id: int, user_id: int) -> bool:
+    """Whether this user downloaded the documents (shown to that user only)."""
+    return db.session.scalar(
+        sa.select(DocumentDownload.id).where(DocumentDownload.tender_id == tender_id,
+                                             DocumentDownload.user_id == user_id)
+    ) is not None

@@ -64,7 +64,7 @@ class Tender(IdMixin, TimestampMixin, Base):
     price_weight: Mapped[int | None] = mapped_column(sa.Integer)  # percent, scored evaluation
     sme_deduction_pct: Mapped[int] = mapped_column(sa.Integer, default=10)
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
-    published_at: Mapped[datetime | None]
+    published_at: Mapped[datetime | None] = mapped_column(index=True)
     version: Mapped[int] = mapped_column(sa.Integer, default=1)
     cancelled_at: Mapped[datetime | None]
     cancel_reason: Mapped[str] = mapped_column(sa.Text, default="")

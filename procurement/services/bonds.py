@@ -52,6 +52,7 @@ from payments.services import payments as payment_svc
 from payments.services import payouts as payout_svc
 from payments.states import OPEN_STATUSES, PayoutStatus, ProviderName
 from procurement.models import Bond, Lot, Tender
+from procurement.services import sealed_audit
 from procurement.states import (
     BondKind,
     BondStatus,
@@ -170,9 +171,19 @@ def _move(bond: Bond, target: BondStatus) -> str:
 
 
 def _record(action: str, bond: Bond, data: dict | None = None, actor: audit.Actor | None = None) -> None:
-    """Audit a bond change. The data names the bond by its opaque reference only."""
+    """Audit a bond change. The data names the bond by its opaque reference only; a
+    change made by the supplier itself before the opening is sealed (its actor would
+    name a participant)."""
     payload = {"reference": bond.reference, "kind": bond.kind, "status": bond.status, "amount": bond.amount}
     payload.update(data or {})
+    if actor is not None and actor.org_id == bond.supplier_org_id:
+        tender = db.session.get(Tender, bond.tender_id)
+        if tender is not None and tender.opened_at is None and tender.public_key:
+            sealed_audit.record(action, "sealed_bond", tender, {
+                **payload, "bond_id": bond.id, "tender_id": tender.id, "lot_id": bond.lot_id,
+                "org_id": actor.org_id, "user_id": actor.user_id, "user": actor.label,
+            }, source="sealed-bonds")
+            return
     audit.record(action, "bond", bond.id, payload, actor=actor)
 
 

@@ -20,8 +20,10 @@ from core.calendar import add_working_days
 from core.db import after_commit, db, for_update, unit_of_work
 from core.errors import InvalidTransition, PermissionDenied, ValidationError
 from core.models.files import StoredFile
+from procurement import queries
 from procurement.models import (
     Criterion,
+    DocumentDownload,
     Lot,
     ProcedureType,
     Tender,
@@ -29,7 +31,6 @@ from procurement.models import (
     TenderDocument,
     TenderInvitee,
 )
-from procurement import queries
 from procurement.services import alerts, bonds, keys, participants
 from procurement.states import (
     CANCELLABLE,
@@ -56,6 +57,13 @@ __all__ = [
     "cancel",
     "check_publishable",
     "status_now",
+    "sync_status",
+    "update_draft",
+    "remove_document",
+    "eligible_custodians",
+    "update_procedure_type",
+    "record_download",
+    "PROCEDURE_SETTINGS",
 ]
 
 #: DESIGN.md section 7 table: the defaults of each method's row.
@@ -222,6 +230,7 @@ def create_draft(
             db.session.add(TenderCustodian(tender_id=tender.id, user_id=user_id))
         for org_id in dict.fromkeys(invitee_org_ids):
             db.session.add(TenderInvitee(tender_id=tender.id, org_id=org_id))
+        queries.refresh_search_tokens(tender)
         db.session.flush()
         audit.record("tender.created", "tender", tender.id,
                      {"method": tender.method, "buyer_org_id": buyer_org.id}, actor=_actor(actor, buyer_org))
@@ -395,3 +404,290 @@ def cancel(tender: Tender, actor: User, reason: str) -> Tender:
 def status_now(tender: Tender) -> TenderStatus:
     """The tender's status at this moment (clock-derived for published tenders)."""
     return time_status(tender, clock.now())
+
+
+#: The clock-driven part of the state machine, in order (see states.time_status).
+_TIME_ORDER = (TenderStatus.ENQUIRIES, TenderStatus.TENDERING, TenderStatus.AWAITING_OPENING)
+
+
+def sync_status(tender: Tender, *, source: str = "clock") -> TenderStatus:
+    """Walk the stored status forward through the transition table, one audited step
+    (actor system:<source>) at a time, up to `time_status(tender, now)`; never backwards.
+
+    Joins the caller's unit of work; the caller locks the tender row first.
+    """
+    current = TenderStatus(tender.status)
+    target = time_status(tender, clock.now())
+    if current not in _TIME_ORDER or target not in _TIME_ORDER:
+        return current
+    if _TIME_ORDER.index(target) <= _TIME_ORDER.index(current):
+        return current
+    with unit_of_work():
+        while current != target:
+            step = _TIME_ORDER[_TIME_ORDER.index(current) + 1]
+            previous = _move(tender, step, _("This tender cannot move on."))
+            audit.record("tender.status_changed", "tender", tender.id, {"from": previous, "to": step.value},
+                         actor=audit.system(source))
+            current = step
+    return current
+
+
+# --------------------------------------------------------------------------- drafts: editing
+# (added for the officer pages: editing a draft, removing its documents, procedure type
+# settings and document downloads)
+
+
+def _lot_values(number: int, lot: dict[str, Any]) -> dict[str, Any]:
+    extra = set(lot) - _LOT_FIELDS
+    if extra:
+        raise ValueError(f"unknown lot fields: {sorted(extra)}")
+    values = {**lot, "number": number}
+    if int(values.get("budget", 0) or 0) < 0 or int(values.get("bond_amount", 0) or 0) < 0:
+        raise _invalid("negative_amount", "lots", _("Lot amounts cannot be negative."))
+    if int(values.get("quantity", 1) or 0) < 1:
+        raise _invalid("invalid_quantity", "lots", _("Each lot needs a quantity of at least 1."))
+    return values
+
+
+def _criterion_values(crit: dict[str, Any]) -> dict[str, Any]:
+    extra = set(crit) - _CRITERION_FIELDS
+    if extra:
+        raise ValueError(f"unknown criterion fields: {sorted(extra)}")
+    values = dict(crit)
+    values["kind"] = _check_choice(values.get("kind", CriterionKind.TECHNICAL), CriterionKind, "kind")
+    weight = values.get("weight")
+    if not isinstance(weight, int) or isinstance(weight, bool) or not 0 <= weight <= 100:
+        raise _invalid("invalid_weight", "criteria", _("Each criterion weight must be a whole number from 0 to 100."))
+    return values
+
+
+def eligible_custodians(org_id: int) -> list[User]:
+    """Active members of `org_id` holding the key custodian role."""
+    rows = db.session.scalars(
+        sa.select(Membership).where(Membership.org_id == org_id, Membership.active.is_(True))
+    )
+    users = [m.user for m in rows if m.has_role(Role.KEY_CUSTODIAN) and m.user.active]
+    return sorted(users, key=lambda u: (u.display_name or "", u.id))
+
+
+def _check_custodians(org_id: int, user_ids: Iterable[int]) -> list[int]:
+    ids = list(dict.fromkeys(int(i) for i in user_ids))
+    allowed = {u.id for u in eligible_custodians(org_id)}
+    if any(i not in allowed for i in ids):
+        raise _invalid("invalid_custodian", "custodians",
+                       _("Key custodians must be members of the buyer with the key custodian role."))
+    return ids
+
+
+def _check_invitees(org_ids: Iterable[int]) -> list[int]:
+    from accounts.states import OrgKind
+
+    ids = list(dict.fromkeys(int(i) for i in org_ids))
+    if ids:
+        orgs = {o.id: o for o in db.session.scalars(sa.select(Organization).where(Organization.id.in_(ids)))}
+        for i in ids:
+            org = orgs.get(i)
+            if org is None or not org.has_kind(OrgKind.SUPPLIER) or not org.is_verified:
+                raise _invalid("invalid_invitee", "invitees", _("Only verified suppliers can be invited."))
+    return ids
+
+
+def _locked_draft(tender: Tender) -> Tender:
+    tender = db.session.scalars(for_update(sa.select(Tender).where(Tender.id == tender.id))).one()
+    db.session.refresh(tender)
+    if tender.status != TenderStatus.DRAFT:
+        raise InvalidTransition(_("Only a draft tender can be edited; a published tender changes by an amendment."))
+    return tender
+
+
+def _sync_lots(tender: Tender, lots: Iterable[dict[str, Any]]) -> None:
+    wanted = [_lot_values(i, lot) for i, lot in enumerate(lots, start=1)]
+    existing = {lot.number: lot for lot in tender.lots}
+    for lot in list(tender.lots):
+        if lot.number > len(wanted):
+            db.session.delete(lot)
+    db.session.flush()
+    for values in wanted:
+        row = existing.get(values["number"])
+        if row is None:
+            db.session.add(Lot(tender_id=tender.id, **values))
+        else:
+            for key, value in values.items():
+                setattr(row, key, value)
+
+
+def _sync_criteria(tender: Tender, criteria: Iterable[dict[str, Any]]) -> None:
+    wanted = [_criterion_values(c) for c in criteria]
+    for crit in list(tender.criteria):
+        db.session.delete(crit)
+    db.session.flush()
+    for values in wanted:
+        db.session.add(Criterion(tender_id=tender.id, **values))
+
+
+def _sync_custodians(tender: Tender, ids: list[int]) -> None:
+    for row in list(tender.custodians):
+        if row.user_id not in ids:
+            db.session.delete(row)
+    have = {row.user_id for row in tender.custodians}
+    for user_id in ids:
+        if user_id not in have:
+            db.session.add(TenderCustodian(tender_id=tender.id, user_id=user_id))
+
+
+def _sync_invitees(tender: Tender, ids: list[int]) -> None:
+    for row in list(tender.invitees):
+        if row.org_id not in ids:
+            db.session.delete(row)
+    have = {row.org_id for row in tender.invitees}
+    for org_id in ids:
+        if org_id not in have:
+            db.session.add(TenderInvitee(tender_id=tender.id, org_id=org_id))
+
+
+def update_draft(
+    tender: Tender,
+    actor: User,
+    *,
+    lots: Iterable[dict[str, Any]] | None = None,
+    criteria: Iterable[dict[str, Any]] | None = None,
+    custodian_ids: Iterable[int] | None = None,
+    invitee_org_ids: Iterable[int] | None = None,
+    **fields: Any,
+) -> Tender:
+    """Change a draft: Tender columns in `fields`; `lots`, `criteria`, `custodian_ids` and
+    `invitee_org_ids`, when given, replace the current ones (lots keep their ids by number)."""
+    _require_officer(actor, tender.buyer_org_id)
+    unknown = set(fields) - _DRAFT_FIELDS
+    if unknown:
+        raise ValueError(f"unknown tender fields: {sorted(unknown)}")
+    for name, enum in (("category", Category), ("method", Method), ("evaluation_method", EvaluationMethod)):
+        if name in fields:
+            fields[name] = _check_choice(fields[name], enum, name)
+    if int(fields.get("budget", 0) or 0) < 0:
+        raise _invalid("negative_budget", "budget", _("The budget cannot be negative."))
+    with unit_of_work():
+        tender = _locked_draft(tender)
+        changed = sorted(k for k, v in fields.items() if getattr(tender, k) != v)
+        for key, value in fields.items():
+            setattr(tender, key, value)
+        if lots is not None:
+            _sync_lots(tender, lots)
+            changed.append("lots")
+        if criteria is not None:
+            _sync_criteria(tender, criteria)
+            changed.append("criteria")
+        if custodian_ids is not None:
+            _sync_custodians(tender, _check_custodians(tender.buyer_org_id, custodian_ids))
+            changed.append("custodians")
+        if invitee_org_ids is not None:
+            _sync_invitees(tender, _check_invitees(invitee_org_ids))
+            changed.append("invitees")
+        db.session.flush()
+        db.session.expire(tender)
+        queries.refresh_search_tokens(tender)
+        audit.record("tender.updated", "tender", tender.id, {"fields": changed},
+                     actor=audit.user_actor(actor.id, tender.buyer_org_id, actor.email))
+    db.session.refresh(tender)
+    return tender
+
+
+def remove_document(tender: Tender, actor: User, document_id: int) -> None:
+    """Take a document off a draft (a published tender's documents change by amendment).
+
+    A draft's documents were never public, so the row goes; the stored file stays."""
+    _require_officer(actor, tender.buyer_org_id)
+    with unit_of_work():
+        tender = _locked_draft(tender)
+        doc = db.session.get(TenderDocument, document_id)
+        if doc is None or doc.tender_id != tender.id:
+            raise _invalid("unknown_document", "documents", _("This document is not part of the tender."))
+        stored_file_id = doc.stored_file_id
+        db.session.delete(doc)
+        audit.record("tender.document_removed", "tender", tender.id,
+                     {"document_id": document_id, "stored_file_id": stored_file_id},
+                     actor=audit.user_actor(actor.id, tender.buyer_org_id, actor.email))
+    db.session.refresh(tender)
+
+
+# --------------------------------------------------------------------------- procedure types: editing
+
+PROCEDURE_SETTINGS = ("min_days", "min_days_working", "min_bids", "committee_min", "bond_allowed",
+                      "evaluation_methods")
+
+
+def update_procedure_type(ptype: ProcedureType, actor: User, **settings: Any) -> ProcedureType:
+    """Change a method's settings (platform admin only; audited with before and after)."""
+    from accounts.permissions import user_has_platform_role
+
+    if not user_has_platform_role(actor, Role.PLATFORM_ADMIN):
+        raise PermissionDenied(_("Only a platform administrator may change procedure settings."))
+    unknown = set(settings) - set(PROCEDURE_SETTINGS)
+    if unknown:
+        raise ValueError(f"unknown procedure settings: {sorted(unknown)}")
+
+    def whole(name: str, low: int, high: int) -> int:
+        value = settings[name]
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise _invalid(f"invalid_{name}", name,
+                           _("Enter a whole number from %(low)s to %(high)s.", low=low, high=high))
+        return value
+
+    if "min_days" in settings:
+        whole("min_days", 0, 365)
+    if "min_bids" in settings:
+        whole("min_bids", 1, 50)
+    if "committee_min" in settings:
+        if whole("committee_min", 1, 49) % 2 == 0:
+            raise _invalid("committee_min_even", "committee_min", _("The committee must have an odd number of members."))
+    for flag in ("min_days_working", "bond_allowed"):
+        if flag in settings:
+            settings[flag] = bool(settings[flag])
+    if "evaluation_methods" in settings:
+        methods = [_check_choice(m, EvaluationMethod, "evaluation_methods") for m in settings["evaluation_methods"]]
+        if not methods:
+            raise _invalid("evaluation_methods_empty", "evaluation_methods",
+                           _("Choose at least one evaluation method."))
+        settings["evaluation_methods"] = list(dict.fromkeys(methods))
+    platform_org_id = next(
+        (m.org_id for m in actor.memberships
+         if m.active and m.has_role(Role.PLATFORM_ADMIN) and m.organization.has_kind("platform")),
+        None,
+    )
+    with unit_of_work():
+        row = db.session.scalars(for_update(sa.select(ProcedureType).where(ProcedureType.id == ptype.id))).one()
+        before = {k: getattr(row, k) for k in settings}
+        for key, value in settings.items():
+            setattr(row, key, value)
+        after = {k: getattr(row, k) for k in settings}
+        changes = {k: [before[k], after[k]] for k in settings if before[k] != after[k]}
+        audit.record("procedure_type.updated", "procedure_type", row.id, {"method": row.code, "changes": changes},
+                     actor=audit.user_actor(actor.id, platform_org_id, actor.email))
+    return row
+
+
+# --------------------------------------------------------------------------- document downloads
+
+
+def record_download(tender: Tender, user: User | None, org: Organization | None) -> bool:
+    """Remember that `user` downloaded the documents (first time only; anonymous: nothing).
+
+    Returns True when this was the first download. Not audited on purpose: who downloaded
+    is confidential before the opening (DESIGN.md section 7), and the audit log is read by
+    platform staff; the row itself is shown only to that supplier and used to notify
+    downloaders of amendments."""
+    if user is None:
+        return False
+    exists = sa.select(DocumentDownload.id).where(DocumentDownload.tender_id == tender.id,
+                                                  DocumentDownload.user_id == user.id)
+    if db.session.scalar(exists) is not None:
+        return False
+    try:
+        with unit_of_work():
+            if db.session.scalar(exists) is not None:
+                return False
+            db.session.add(DocumentDownload(tender_id=tender.id, user_id=user.id, org_id=org.id if org else None,
+                                            first_at=clock.now()))
+    except sa.exc.IntegrityError:  # a concurrent first download of the same user won
+        return False
+    return True

@@ -1,1 +1,370 @@
-"""procurement views: enquiries (to be completed)."""
+"""procurement views: clarifications (Q&A), amendments, supplier alerts.
+
+- suppliers (bidder role): `ask_question` (with the supplier's own questions), `alerts`,
+  `delete_alert`; the public Q&A and amendments are on the tender page (`tender_detail`);
+- officers of the buyer: `questions_inbox`, `answer_question`, `amend_tender`.
+
+The asking organization is shown only on the officer pages (and to the asking supplier
+itself); another buyer's tender or question is a 404.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import MultipleFileField
+from wtforms import BooleanField, DateTimeLocalField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms.validators import InputRequired, Length, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from accounts.models import Organization
+from accounts.permissions import current_org, get_for_org_or_404, require_role
+from accounts.states import Role
+from core.clock import now as clock_now
+from core.db import db, unit_of_work
+from core.errors import DomainError
+from core.files import save_file
+from core.i18n import local_datetime
+from procurement import bp
+from procurement.forms import DATETIME_FORMAT, DOCUMENT_TYPES, to_local_naive, to_utc
+from procurement.models import Question, Tender
+from procurement.services import alerts as alert_svc
+from procurement.services import amendments as amendment_svc
+from procurement.services import clarifications as clar_svc
+from procurement.services import participants
+from procurement.states import CATEGORY_LABELS, TENDER_STATUS_LABELS, Category, TenderStatus, time_status
+
+
+def _me():
+    return current_user._get_current_object()  # type: ignore[attr-defined]
+
+
+def _apply_errors(form, exc: DomainError, rename: dict[str, str] | None = None) -> None:
+    shown = False
+    for name, messages in (exc.fields or {}).items():
+        field = getattr(form, (rename or {}).get(name, name), None)
+        if field is not None and hasattr(field, "errors"):
+            field.errors = list(field.errors or []) + list(messages)
+            shown = True
+    if not shown:
+        flash(exc.message, "danger")
+
+
+def _tender_url(tender: Tender) -> str:
+    return participants.tender_link(tender.id)
+
+
+def _public_tender_or_404(tender_id: int) -> Tender:
+    tender = db.get_or_404(Tender, tender_id)
+    if tender.status == TenderStatus.DRAFT:
+        abort(404)
+    return tender
+
+
+def _lot_labels(tender: Tender) -> dict[int, str]:
+    from core.i18n import localized
+
+    return {lot.id: _("Lot %(n)s: %(title)s", n=lot.number, title=localized(lot, "title")) for lot in tender.lots}
+
+
+# --------------------------------------------------------------------------- forms
+
+
+class AskForm(FlaskForm):
+    lot_id = SelectField(_l("About"), choices=[], validators=[Optional()])
+    text = TextAreaField(
+        _l("Your question"),
+        validators=[InputRequired(), Length(min=clar_svc.QUESTION_MIN_LENGTH, max=clar_svc.QUESTION_MAX_LENGTH)],
+        description=_l("Your organization is not shown publicly: only the buyer's procurement officers see who asked."),
+    )
+
+
+class AnswerForm(FlaskForm):
+    answer = TextAreaField(_l("Answer"), validators=[InputRequired(), Length(max=clar_svc.ANSWER_MAX_LENGTH)],
+                           description=_l("The question and the answer are published without the asker."))
+    new_submission_deadline = DateTimeLocalField(
+        _l("New submission deadline (Beijing time)"), format=DATETIME_FORMAT, validators=[Optional()],
+    )
+    material = BooleanField(_l("Material change: bids already submitted must be resubmitted"))
+
+
+class AmendForm(FlaskForm):
+    reason = TextAreaField(_l("Reason for the amendment"),
+                           validators=[InputRequired(), Length(max=amendment_svc.REASON_MAX_LENGTH)],
+                           description=_l("Published with the amendment."))
+    submission_deadline = DateTimeLocalField(_l("New submission deadline (Beijing time)"), format=DATETIME_FORMAT,
+                                             validators=[Optional()])
+    opening_time = DateTimeLocalField(_l("New opening time (Beijing time)"), format=DATETIME_FORMAT,
+                                      validators=[Optional()],
+                                      description=_l("Leave empty to move the opening with the deadline."))
+    enquiry_end = DateTimeLocalField(_l("New end of the enquiry period (Beijing time)"), format=DATETIME_FORMAT,
+                                     validators=[Optional()])
+    documents = MultipleFileField(_l("Documents to add"),
+                                  description=_l("PDF, Word, Excel, ZIP or text files; each becomes part of the "
+                                                 "new version."))
+    remove_document_ids = SelectMultipleField(_l("Documents to remove"), coerce=int, choices=[],
+                                              option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False))
+    material = BooleanField(_l("Material change: bids already submitted must be resubmitted"))
+
+
+class AlertForm(FlaskForm):
+    categories = SelectMultipleField(_l("Categories"), choices=[(c.value, CATEGORY_LABELS[c]) for c in Category],
+                                     option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False),
+                                     description=_l("None ticked: every category."))
+    category_codes = StringField(_l("Category code prefixes"), validators=[Optional(), Length(max=400)],
+                                 description=_l("Comma separated, e.g. A02, C16. Empty: any code."))
+    keywords = StringField(_l("Keywords"), validators=[Optional(), Length(max=1000)],
+                           description=_l("Comma separated, Chinese or English, e.g. 电脑, printer. One is enough; "
+                                          "empty: any tender."))
+
+
+# --------------------------------------------------------------------------- suppliers: asking
+
+
+@bp.route("/tenders/<int:tender_id>/questions/new", methods=["GET", "POST"])
+@require_role(Role.BIDDER)
+def ask_question(tender_id: int):
+    tender = _public_tender_or_404(tender_id)
+    org = current_org()
+    lots = _lot_labels(tender)
+    form = AskForm()
+    form.lot_id.choices = [("", _("The whole tender"))] + [(str(k), v) for k, v in lots.items()]
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            lot_id = int(form.lot_id.data) if form.lot_id.data else None
+            try:
+                clar_svc.ask(tender, _me(), org, form.text.data, lot_id=lot_id)
+            except DomainError as exc:
+                if exc.status in (403, 404):
+                    raise
+                _apply_errors(form, exc, {"lot_id": "lot_id"})
+                status = exc.status
+            else:
+                flash(_("Your question was sent. The answer will be published on the tender page."), "success")
+                return redirect(url_for("procurement.ask_question", tender_id=tender.id), code=303)
+        else:
+            status = 422
+    return render_template(
+        "procurement/enquiries/ask.html",
+        title=_("Ask a question"),
+        tender=tender,
+        form=form,
+        can_ask=clar_svc.can_ask_now(tender),
+        mine=clar_svc.questions_of_org(tender, org.id),
+        lots=lots,
+        tender_url=_tender_url(tender),
+    ), status
+
+
+# --------------------------------------------------------------------------- officers: inbox and answers
+
+
+def _officer_question_or_404(question_id: int) -> tuple[Question, Tender]:
+    question = db.get_or_404(Question, question_id)
+    tender = get_for_org_or_404(Tender, question.tender_id, org_attr="buyer_org_id")
+    return question, tender
+
+
+def _org_names(org_ids: set[int]) -> dict[int, Organization]:
+    if not org_ids:
+        return {}
+    return {o.id: o for o in db.session.scalars(sa.select(Organization).where(Organization.id.in_(org_ids)))}
+
+
+@bp.get("/manage/questions")
+@require_role(Role.PROCUREMENT_OFFICER)
+def questions_inbox():
+    org = current_org()
+    tender_id = request.args.get("tender_id", type=int)
+    if tender_id is not None:
+        get_for_org_or_404(Tender, tender_id, org_attr="buyer_org_id")
+    unanswered = clar_svc.officer_questions(org.id, tender_id, answered=False)
+    answered = clar_svc.officer_questions(org.id, tender_id, answered=True)
+    questions = unanswered + answered
+    tenders = {t.id: t for t in db.session.scalars(
+        sa.select(Tender).where(Tender.id.in_({q.tender_id for q in questions}))
+    )} if questions else {}
+    now = clock_now()
+    return render_template(
+        "procurement/enquiries/inbox.html",
+        title=_("Questions from suppliers"),
+        unanswered=unanswered,
+        answered=answered,
+        tenders=tenders,
+        askers=_org_names({q.asker_org_id for q in questions}),
+        late={t.id: amendment_svc.deadline_move_required(t, now) for t in tenders.values()},
+        open_ids={t.id for t in tenders.values()
+                  if time_status(t, now) in (TenderStatus.ENQUIRIES, TenderStatus.TENDERING)},
+        filter_tender=tenders.get(tender_id) if tender_id else None,
+        filter_tender_id=tender_id,
+    )
+
+
+@bp.route("/manage/questions/<int:question_id>/answer", methods=["GET", "POST"])
+@require_role(Role.PROCUREMENT_OFFICER)
+def answer_question(question_id: int):
+    question, tender = _officer_question_or_404(question_id)
+    form = AnswerForm()
+    status = 200
+    if request.method == "POST" and question.answered_at is None:
+        if form.validate_on_submit():
+            try:
+                clar_svc.answer(question, _me(), form.answer.data,
+                                new_submission_deadline=to_utc(form.new_submission_deadline.data),
+                                material=bool(form.material.data))
+            except DomainError as exc:
+                if exc.status in (403, 404):
+                    raise
+                _apply_errors(form, exc)
+                status = exc.status
+            else:
+                flash(_("The answer was published."), "success")
+                return redirect(url_for("procurement.questions_inbox", tender_id=tender.id), code=303)
+        else:
+            status = 422
+    now = clock_now()
+    return render_template(
+        "procurement/enquiries/answer.html",
+        title=_("Answer a question"),
+        question=question,
+        tender=tender,
+        form=form,
+        asker=db.session.get(Organization, question.asker_org_id),
+        lots=_lot_labels(tender),
+        move_required=amendment_svc.deadline_move_required(tender, now),
+        earliest=amendment_svc.earliest_new_deadline(now),
+        can_answer=question.answered_at is None
+        and time_status(tender, now) in (TenderStatus.ENQUIRIES, TenderStatus.TENDERING),
+        amendment=clar_svc.amendment_for(question),
+        notice_days=amendment_svc.NOTICE_DAYS,
+    ), status
+
+
+# --------------------------------------------------------------------------- officers: amendments
+
+
+@bp.route("/manage/tenders/<int:tender_id>/amend", methods=["GET", "POST"])
+@require_role(Role.PROCUREMENT_OFFICER)
+def amend_tender(tender_id: int):
+    tender = get_for_org_or_404(Tender, tender_id, org_attr="buyer_org_id")
+    if tender.status == TenderStatus.DRAFT:
+        flash(_("A draft is edited directly; amendments are for published tenders."), "info")
+        target = url_for("procurement.edit_tender", tender_id=tender.id) if _has("procurement.edit_tender") else "/"
+        return redirect(target, code=303)
+    documents = amendment_svc.current_documents(tender)
+    form = AmendForm()
+    form.remove_document_ids.choices = [(d.id, d.title or str(d.id)) for d in documents]
+    for name in ("submission_deadline", "opening_time", "enquiry_end"):
+        value = getattr(tender, name)
+        if value is not None:
+            field = getattr(form, name)
+            now_text = _("Now: %(when)s", when=local_datetime(value))
+            field.description = f"{field.description} {now_text}" if field.description else now_text
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                _do_amend(tender, form)
+            except DomainError as exc:
+                if exc.status in (403, 404):
+                    raise
+                _apply_errors(form, exc, {"file": "documents", "documents": "documents"})
+                status = exc.status
+            else:
+                flash(_("The amendment was published."), "success")
+                return redirect(_tender_url(tender), code=303)
+        else:
+            status = 422
+    now = clock_now()
+    return render_template(
+        "procurement/enquiries/amend.html",
+        title=_("Amend the tender"),
+        tender=tender,
+        form=form,
+        documents=documents,
+        amendments=amendment_svc.amendments_of(tender),
+        move_required=amendment_svc.deadline_move_required(tender, now),
+        earliest=amendment_svc.earliest_new_deadline(now),
+        amendable=time_status(tender, now) in (TenderStatus.ENQUIRIES, TenderStatus.TENDERING),
+        notice_days=amendment_svc.NOTICE_DAYS,
+        local=to_local_naive,
+        status_label=TENDER_STATUS_LABELS.get(time_status(tender, now), ""),
+        enquiries_open=time_status(tender, now) == TenderStatus.ENQUIRIES,
+    ), status
+
+
+def _has(endpoint: str) -> bool:
+    from flask import current_app
+
+    return endpoint in current_app.view_functions
+
+
+def _do_amend(tender: Tender, form: AmendForm) -> None:
+    uploads = [f for f in (form.documents.data or []) if getattr(f, "filename", "")]
+    with unit_of_work():  # the stored files and the amendment commit together
+        added = []
+        for upload in uploads:
+            stored = save_file(upload, filename=upload.filename, allowed=DOCUMENT_TYPES, purpose="tender_document",
+                               uploaded_by_id=_me().id)
+            added.append((stored, stored.original_name))
+        amendment_svc.amend(
+            tender, _me(), form.reason.data,
+            submission_deadline=to_utc(form.submission_deadline.data),
+            opening_time=to_utc(form.opening_time.data),
+            enquiry_end=to_utc(form.enquiry_end.data),
+            add_documents=added,
+            remove_document_ids=form.remove_document_ids.data or [],
+            material=bool(form.material.data),
+        )
+
+
+# --------------------------------------------------------------------------- suppliers: alerts
+
+
+@bp.route("/alerts", methods=["GET", "POST"])
+@require_role(Role.BIDDER)
+def alerts():
+    form = AlertForm()
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                alert_svc.subscribe(_me(), current_org(), form.categories.data or [], form.category_codes.data or "",
+                                    form.keywords.data or "")
+            except DomainError as exc:
+                if exc.status in (403, 404):
+                    raise
+                _apply_errors(form, exc)
+                status = exc.status
+            else:
+                flash(_("Alert saved: new tenders and amendments that match will be sent to you."), "success")
+                return redirect(url_for("procurement.alerts"), code=303)
+        else:
+            status = 422
+    subscriptions = alert_svc.subscriptions_for(_me())
+    return render_template(
+        "procurement/enquiries/alerts.html",
+        title=_("Tender alerts"),
+        form=form,
+        subscriptions=subscriptions,
+        matches={s.id: alert_svc.recent_matches(s) for s in subscriptions},
+        category_labels=CATEGORY_LABELS,
+        delete_form=FlaskForm(),
+        tender_url=_tender_url,
+    ), status
+
+
+@bp.post("/alerts/<int:subscription_id>/delete")
+@require_role(Role.BIDDER)
+def delete_alert(subscription_id: int):
+    form = FlaskForm()
+    if not form.validate_on_submit():
+        abort(400)
+    alert_svc.delete(_me(), subscription_id)
+    flash(_("Alert deleted."), "success")
+    return redirect(url_for("procurement.alerts"), code=303)

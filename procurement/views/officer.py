@@ -1,1 +1,298 @@
-"""procurement views: officer (to be completed)."""
+"""procurement views: officer tender management (drafts, documents, publishing, cancellation).
+
+Every page needs the procurement officer role in the current organization (else 403);
+another organization's tender is a 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from accounts.models import Organization
+from accounts.permissions import current_org, require_role
+from accounts.states import OrgKind, Role, Verification
+from core.db import db, unit_of_work
+from core.errors import DomainError
+from core.files import check_upload, store_bytes
+from core.models.files import StoredFile
+from procurement import bp, queries
+from procurement.forms import (
+    DOCUMENT_TYPES,
+    ActionForm,
+    CancelForm,
+    CriterionRowForm,
+    LotRowForm,
+    TenderForm,
+)
+from procurement.models import Tender
+from procurement.services import tenders as svc
+from procurement.states import TenderStatus
+from procurement.views.public import LABELS
+
+officer_required = require_role(Role.PROCUREMENT_OFFICER)
+
+#: Service error fields -> form fields (the rest are shown in their section or on top).
+FIELD_MAP = {
+    "bond_amount": "lots",
+    "custodians": "custodians",
+    "invitees": "invitees",
+    "reason": "reason",
+}
+SECTION_FIELDS = ("lots", "criteria", "documents")
+
+
+def _me():
+    return current_user._get_current_object()  # type: ignore[attr-defined]
+
+
+def _org() -> Organization:
+    org = current_org()
+    if org is None:
+        abort(403)
+    return org
+
+
+def _own_tender_or_404(tender_id: int) -> Tender:
+    tender = db.session.get(Tender, tender_id)
+    if tender is None or tender.buyer_org_id != _org().id:
+        abort(404)
+    return tender
+
+
+def _verified_suppliers() -> list[Organization]:
+    rows = db.session.scalars(
+        sa.select(Organization).where(Organization.verification == Verification.VERIFIED.value)
+        .order_by(Organization.name_zh)
+    )
+    return [o for o in rows if o.has_kind(OrgKind.SUPPLIER)]
+
+
+def _tender_form(org: Organization, formdata: Any = None) -> TenderForm:
+    form = TenderForm(formdata=formdata) if formdata is not None else TenderForm()
+    if not queries.procedure_types():
+        svc.seed_procedure_types()
+    form.set_choices(queries.procedure_types(), svc.eligible_custodians(org.id), _verified_suppliers())
+    return form
+
+
+def _apply_errors(form: TenderForm | CancelForm, exc: DomainError, sections: dict[str, list[str]]) -> None:
+    """Put a service error next to its field (or in its section); otherwise on top."""
+    placed = False
+    for name, messages in (exc.fields or {}).items():
+        target = FIELD_MAP.get(name, name)
+        if target in SECTION_FIELDS:
+            sections.setdefault(target, []).extend(messages)
+            placed = True
+            continue
+        field = getattr(form, target, None)
+        if field is not None and hasattr(field, "errors"):
+            field.errors = [*list(field.errors or []), *messages]
+            placed = True
+    if not placed:
+        flash(exc.message, "danger")
+
+
+def _checked_uploads(form: TenderForm) -> list | None:
+    """Read and check the uploaded documents (in memory) before anything is saved; None
+    (with the errors on the field) when one is refused."""
+    checked = []
+    for upload in form.documents.data or []:
+        if not getattr(upload, "filename", ""):
+            continue
+        try:
+            checked.append(check_upload(upload, filename=upload.filename, allowed=DOCUMENT_TYPES))
+        except DomainError as exc:
+            messages = [m for msgs in exc.fields.values() for m in msgs] or [exc.message]
+            form.documents.errors = [*list(form.documents.errors or []), *messages]
+            return None
+    return checked
+
+
+def _store_documents(tender: Tender, checked: list) -> None:
+    for upload in checked:
+        with unit_of_work():
+            stored = store_bytes(upload.data, original_name=upload.name, content_type=upload.content_type,
+                                 purpose="tender_document", uploaded_by_id=_me().id)
+        svc.add_document(tender, _me(), stored, title=upload.name)
+
+
+def _render_form(form: TenderForm, tender: Tender | None, sections: dict[str, list[str]] | None = None,
+                 status: int = 200, error: str | None = None):
+    files = {}
+    if tender is not None and tender.documents:
+        files = {f.id: f for f in db.session.scalars(
+            sa.select(StoredFile).where(StoredFile.id.in_([d.stored_file_id for d in tender.documents])))}
+    return render_template(
+        "procurement/officer/tender_form.html",
+        title=_("Edit draft tender") if tender else _("New tender"),
+        form=form,
+        tender=tender,
+        files=files,
+        sections=sections or {},
+        error=error,
+        action_form=ActionForm(),
+        lot_template=LotRowForm(prefix="lots-__index__"),
+        criterion_template=CriterionRowForm(prefix="criteria-__index__"),
+        labels=LABELS,
+    ), status
+
+
+# --------------------------------------------------------------------------- lists
+
+
+@bp.get("/manage/tenders")
+@officer_required
+def my_tenders():
+    org = _org()
+    status = request.args.get("status") or None
+    rows = queries.org_tenders(org.id, status)
+    return render_template(
+        "procurement/officer/my_tenders.html",
+        title=_("My organization's tenders"),
+        tenders=rows,
+        statuses={t.id: svc.status_now(t) for t in rows},
+        status=status,
+        labels=LABELS,
+        status_choices=[s for s in TenderStatus],
+    )
+
+
+# --------------------------------------------------------------------------- create / edit
+
+
+@bp.route("/manage/tenders/new", methods=["GET", "POST"])
+@officer_required
+def new_tender():
+    org = _org()
+    form = _tender_form(org)
+    if request.method == "GET":
+        form.custodian_threshold.data = form.custodian_threshold.data or 2
+        form.custodians.data = [c for c, _label in form.custodians.choices]
+        return _render_form(form, None)
+    sections: dict[str, list[str]] = {}
+    if not form.validate_on_submit():
+        return _render_form(form, None, sections, 422)
+    checked = _checked_uploads(form)
+    if checked is None:
+        return _render_form(form, None, sections, 422)
+    try:
+        tender = svc.create_draft(
+            org, _me(), lots=form.lot_values(), criteria=form.criterion_values(),
+            custodian_ids=form.custodians.data or [], invitee_org_ids=form.invitees.data or [],
+            **form.tender_fields(),
+        )
+    except DomainError as exc:
+        _apply_errors(form, exc, sections)
+        return _render_form(form, None, sections, exc.status)
+    _store_documents(tender, checked)
+    flash(_("Draft saved. Publish it when everything is ready."), "success")
+    return redirect(url_for("procurement.edit_tender", tender_id=tender.id), code=303)
+
+
+@bp.route("/manage/tenders/<int:tender_id>/edit", methods=["GET", "POST"])
+@officer_required
+def edit_tender(tender_id: int):
+    tender = _own_tender_or_404(tender_id)
+    if tender.status != TenderStatus.DRAFT:
+        flash(_("A published tender changes only by an amendment."), "warning")
+        return redirect(url_for("procurement.tender_detail", tender_id=tender.id), code=303)
+    org = _org()
+    if request.method == "GET":
+        form = _tender_form(org)
+        form.fill_from(tender)
+        return _render_form(form, tender)
+    form = _tender_form(org)
+    sections: dict[str, list[str]] = {}
+    if not form.validate_on_submit():
+        return _render_form(form, tender, sections, 422)
+    checked = _checked_uploads(form)
+    if checked is None:
+        return _render_form(form, tender, sections, 422)
+    try:
+        svc.update_draft(
+            tender, _me(), lots=form.lot_values(), criteria=form.criterion_values(),
+            custodian_ids=form.custodians.data or [], invitee_org_ids=form.invitees.data or [],
+            **form.tender_fields(),
+        )
+        _store_documents(tender, checked)
+    except DomainError as exc:
+        _apply_errors(form, exc, sections)
+        db.session.expire_all()
+        return _render_form(form, db.session.get(Tender, tender_id), sections, exc.status)
+    flash(_("Draft saved."), "success")
+    return redirect(url_for("procurement.edit_tender", tender_id=tender.id), code=303)
+
+
+@bp.post("/manage/tenders/<int:tender_id>/documents/<int:doc_id>/remove")
+@officer_required
+def remove_tender_document(tender_id: int, doc_id: int):
+    tender = _own_tender_or_404(tender_id)
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        svc.remove_document(tender, _me(), doc_id)
+    except DomainError as exc:
+        flash(exc.message, "danger")
+    else:
+        flash(_("Document removed."), "success")
+    return redirect(url_for("procurement.edit_tender", tender_id=tender.id), code=303)
+
+
+# --------------------------------------------------------------------------- publish / cancel
+
+
+@bp.post("/manage/tenders/<int:tender_id>/publish")
+@officer_required
+def publish_tender(tender_id: int):
+    tender = _own_tender_or_404(tender_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        svc.publish(tender, _me())
+    except DomainError as exc:
+        db.session.rollback()
+        tender = _own_tender_or_404(tender_id)
+        if tender.status != TenderStatus.DRAFT:
+            flash(exc.message, "danger")
+            return redirect(url_for("procurement.tender_detail", tender_id=tender.id), code=303)
+        form = _tender_form(_org())
+        form.fill_from(tender)
+        sections: dict[str, list[str]] = {}
+        _apply_errors(form, exc, sections)
+        return _render_form(form, tender, sections, exc.status,
+                            error=_("The tender was not published: %(message)s", message=exc.message))
+    flash(_("The tender is published."), "success")
+    return redirect(url_for("procurement.tender_detail", tender_id=tender_id), code=303)
+
+
+@bp.route("/manage/tenders/<int:tender_id>/cancel", methods=["GET", "POST"])
+@officer_required
+def cancel_tender(tender_id: int):
+    tender = _own_tender_or_404(tender_id)
+    form = CancelForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            svc.cancel(tender, _me(), form.reason.data)
+        except DomainError as exc:
+            _apply_errors(form, exc, {})
+            status = exc.status
+        else:
+            flash(_("The tender is cancelled; the reason is published."), "success")
+            return redirect(url_for("procurement.tender_detail", tender_id=tender_id), code=303)
+    elif request.method == "POST":
+        status = 422
+    return render_template(
+        "procurement/officer/cancel.html",
+        title=_("Cancel tender"),
+        tender=tender,
+        form=form,
+        status=svc.status_now(tender),
+        labels=LABELS,
+    ), status

@@ -1,8 +1,84 @@
-"""procurement views: public tender list, search, detail (to be completed)."""
+"""procurement views: public tender list and search, tender detail, document downloads.
 
-from flask import redirect, url_for
+Nothing here needs a login. Drafts are visible only to the buyer's procurement officers
+(as a preview). Before the opening nothing about participants is shown, except to a
+supplier about itself (whether it downloaded the documents).
+"""
 
-from procurement import bp
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask import abort, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from accounts.permissions import current_org, has_role
+from accounts.states import OrgKind, Role
+from core import clock
+from core.db import db
+from core.files import send_stored_file
+from core.i18n import local_datetime
+from core.models.files import StoredFile
+from procurement import bp, queries
+from procurement.forms import SearchForm
+from procurement.models import Tender, TenderDocument
+from procurement.services import tenders as svc
+from procurement.states import (
+    CATEGORY_LABELS,
+    CRITERION_KIND_LABELS,
+    EVALUATION_METHOD_LABELS,
+    LOT_STATUS_LABELS,
+    METHOD_LABELS,
+    TENDER_STATUS_LABELS,
+    TenderStatus,
+)
+
+#: Statuses from which the opening record exists.
+OPENED_OR_LATER = frozenset({
+    TenderStatus.OPENED, TenderStatus.EVALUATION, TenderStatus.AWARD_PENDING, TenderStatus.AWARDED,
+    TenderStatus.COMPLETE, TenderStatus.UNSUCCESSFUL,
+})
+STATUS_BADGES = {
+    TenderStatus.DRAFT: "secondary",
+    TenderStatus.ENQUIRIES: "info",
+    TenderStatus.TENDERING: "success",
+    TenderStatus.AWAITING_OPENING: "warning",
+    TenderStatus.OPENED: "primary",
+    TenderStatus.CANCELLED: "danger",
+    TenderStatus.UNSUCCESSFUL: "dark",
+}
+LABELS = dict(
+    status=TENDER_STATUS_LABELS, method=METHOD_LABELS, category=CATEGORY_LABELS, lot_status=LOT_STATUS_LABELS,
+    evaluation=EVALUATION_METHOD_LABELS, criterion_kind=CRITERION_KIND_LABELS, badges=STATUS_BADGES,
+)
+
+
+def _user():
+    return current_user._get_current_object() if current_user.is_authenticated else None  # type: ignore[attr-defined]
+
+
+def is_buyer_officer(tender: Tender) -> bool:
+    """The caller is a procurement officer of the tender's buyer (current organization)."""
+    org = current_org() if current_user.is_authenticated else None
+    return bool(org is not None and org.id == tender.buyer_org_id and has_role(Role.PROCUREMENT_OFFICER))
+
+
+def is_bidder() -> bool:
+    org = current_org() if current_user.is_authenticated else None
+    return bool(org is not None and org.has_kind(OrgKind.SUPPLIER) and has_role(Role.BIDDER))
+
+
+def visible_tender_or_404(tender_id: int) -> Tender:
+    tender = queries.public_tender(tender_id)
+    if tender is None or (not queries.is_public(tender) and not is_buyer_officer(tender)):
+        abort(404)
+    return tender
+
+
+# --------------------------------------------------------------------------- list
 
 
 @bp.get("/")
@@ -10,6 +86,162 @@ def index():
     return redirect(url_for("procurement.tenders"))
 
 
+def _search_params(form: SearchForm) -> tuple[queries.TenderSearch, dict[str, Any]]:
+    """Search parameters from a validated form; `args` keeps them for the pager links."""
+    params = queries.TenderSearch()
+    if form.q.data:
+        params.q = form.q.data.strip()
+    params.status = form.status.data or None
+    params.method = form.method.data or None
+    params.category = form.category.data or None
+    params.category_code = (form.category_code.data or "").strip() or None
+    params.buyer_org_id = int(form.buyer.data) if (form.buyer.data or "").isdigit() else None
+    params.budget_min = form.budget_min.fen if not form.budget_min.errors else None
+    params.budget_max = form.budget_max.fen if not form.budget_max.errors else None
+    params.deadline_from = form.deadline_from.data if not form.deadline_from.errors else None
+    params.deadline_to = form.deadline_to.data if not form.deadline_to.errors else None
+    params.sort = form.sort.data if form.sort.data in ("newest", "deadline") else "newest"
+    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    return params, args
+
+
 @bp.get("/tenders")
 def tenders():
-    return redirect(url_for("core.index"))
+    form = SearchForm(request.args)
+    form.set_choices(queries.buyer_orgs())
+    form.validate()  # errors are shown next to their fields; the valid filters still apply
+    params, args = _search_params(form)
+    params.page = request.args.get("page", 1, type=int) or 1
+    result = queries.search_tenders(params)
+    now = clock.now()
+    return render_template(
+        "procurement/public/tenders.html",
+        title=_("Tenders"),
+        form=form,
+        result=result,
+        args=args,
+        statuses={t.id: svc.status_now(t) for t in result.items},
+        now=now,
+        labels=LABELS,
+        filtered=bool(args),
+    )
+
+
+# --------------------------------------------------------------------------- detail
+
+
+def _fmt_change_value(value: Any) -> str:
+    if isinstance(value, str):
+        try:
+            return local_datetime(datetime.fromisoformat(value))
+        except ValueError:
+            return value
+    if isinstance(value, list | tuple):
+        return ", ".join(_fmt_change_value(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_fmt_change_value(v)}" for k, v in value.items())
+    return "" if value is None else str(value)
+
+
+def _change_label(key: str) -> str:
+    labels = {
+        "submission_deadline": _("Submission deadline"),
+        "enquiry_end": _("End of the enquiry period"),
+        "opening_time": _("Opening time"),
+        "documents_added": _("Documents added"),
+        "documents_removed": _("Documents removed"),
+        "documents_replaced": _("Documents replaced"),
+        "description": _("Description"),
+    }
+    return labels.get(key, key.replace("_", " "))
+
+
+def amendment_changes(amendment) -> list[tuple[str, str, str | None]]:
+    """(label, old-or-value, new) rows of an amendment's recorded changes."""
+    rows: list[tuple[str, str, str | None]] = []
+    for key, value in (amendment.changes or {}).items():
+        if isinstance(value, list | tuple) and len(value) == 2 and not key.startswith("documents"):
+            rows.append((_change_label(key), _fmt_change_value(value[0]), _fmt_change_value(value[1])))
+        else:
+            rows.append((_change_label(key), _fmt_change_value(value), None))
+    return rows
+
+
+def _timeline(tender: Tender, now: datetime) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+
+    def add(when, label, detail=""):
+        if when is not None:
+            events.append({"at": when, "label": label, "detail": detail, "past": when <= now})
+
+    add(tender.published_at, _("Published"))
+    add(tender.enquiry_end, _("Enquiry period ends"))
+    add(tender.submission_deadline, _("Submission deadline"))
+    add(tender.opening_time, _("Opening of the bids"))
+    for amendment in tender.amendments:
+        add(amendment.created_at, _("Amendment %(n)s", n=amendment.number), amendment.reason)
+    add(tender.opened_at, _("Bids opened"))
+    add(tender.cancelled_at, _("Cancelled"), tender.cancel_reason)
+    return sorted(events, key=lambda e: e["at"])
+
+
+@bp.get("/tenders/<int:tender_id>")
+def tender_detail(tender_id: int):
+    tender = visible_tender_or_404(tender_id)
+    now = clock.now()
+    status = svc.status_now(tender)
+    user = _user()
+    bidder = is_bidder()
+    officer = is_buyer_officer(tender)
+    procedure = svc.procedure_for(tender.method)
+    documents = sorted(tender.documents, key=lambda d: (d.removed_in_version is not None, d.id))
+    files = {f.id: f for f in db.session.scalars(
+        sa.select(StoredFile).where(StoredFile.id.in_([d.stored_file_id for d in documents] or [0])))}
+    custodian_total = len(tender.custodians) or tender.custodian_count
+    return render_template(
+        "procurement/public/detail.html",
+        title=_page_title(tender),
+        tender=tender,
+        buyer=tender.buyer,  # type: ignore[attr-defined]
+        status=status,
+        procedure=procedure,
+        documents=documents,
+        files=files,
+        questions=queries.answered_questions(tender.id),
+        amendments=[(a, amendment_changes(a)) for a in tender.amendments],
+        timeline=_timeline(tender, now),
+        now=now,
+        custodian_total=custodian_total,
+        bidder=bidder,
+        officer=officer,
+        downloaded=bool(user and bidder and queries.has_downloaded(tender.id, user.id)),
+        opened=status in OPENED_OR_LATER or tender.opened_at is not None,
+        labels=LABELS,
+        TenderStatus=TenderStatus,
+    )
+
+
+def _page_title(tender: Tender) -> str:
+    from core.i18n import localized
+
+    return localized(tender, "title") or _("Tender %(id)s", id=tender.id)
+
+
+# --------------------------------------------------------------------------- documents
+
+
+@bp.get("/tenders/<int:tender_id>/documents/<int:doc_id>")
+def document_download(tender_id: int, doc_id: int):
+    tender = visible_tender_or_404(tender_id)
+    doc = db.session.get(TenderDocument, doc_id)
+    if doc is None or doc.tender_id != tender.id:
+        abort(404)
+    stored = db.session.get(StoredFile, doc.stored_file_id)
+    if stored is None:
+        abort(404)
+    user = _user()
+    if user is not None and queries.is_public(tender) and not is_buyer_officer(tender):
+        org = current_org()
+        if org is None or org.id != tender.buyer_org_id:
+            svc.record_download(tender, user, org)
+    return send_stored_file(stored, download_name=stored.original_name)

@@ -1,0 +1,569 @@
+"""Sealed bids: preparation in steps, submission, replacement, withdrawal and receipts.
+
+A supplier prepares a *draft* bid part by part (a price per lot, the answers to the
+criteria, attachments one by one). Every part is sealed to the tender's X25519 public
+key the moment it arrives (`procurement.sealing.seal`, associated data `part_aad`), so
+only ciphertext and its SHA-256 reach the database; the plaintext is never written to
+the file store, a log, a temporary file or the audit trail.
+
+Submission locks the tender row, then checks the deadline with the server clock (the
+opening service locks the same row, so a racing submission is either in the opening
+or refused), supersedes the bidder's previous submission (its ciphertext is kept) and
+stores a receipt signed with the platform key.
+
+Confidentiality before the opening: drafts, parts and bids are visible only to the
+bidder's own organization. Audit entries of bid commands are made by the system actor
+and their details (tender, bidder, user, bid) are sealed to the tender key, so the
+audit log shows neither who bid on which tender nor how many did until the opening.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import gettext as _
+
+from accounts.models import Membership, Organization, User
+from accounts.states import OrgKind, Role
+from core import clock, signing
+from core.db import db, for_update, unit_of_work
+from core.errors import InvalidTransition, NotFound, PermissionDenied, ValidationError
+from core.files import DEFAULT_ALLOWED, check_upload
+from procurement import sealing
+from procurement.models import Bid, BidPart, Bond, Criterion, Lot, Tender, TenderInvitee
+from procurement.services import sealed_audit
+from procurement.states import (
+    TIME_DRIVEN,
+    BidPartKind,
+    BidStatus,
+    BondStatus,
+    LotStatus,
+    Method,
+    TenderStatus,
+    can_transition_bid,
+    time_status,
+)
+
+__all__ = [
+    "ATTACHMENT_TYPES",
+    "DEFAULT_ATTACHMENT_MAX_BYTES",
+    "ReceiptCheck",
+    "add_answers",
+    "add_attachment",
+    "add_price",
+    "attachment_max_bytes",
+    "bids_of_org",
+    "check_receipt",
+    "current_bids",
+    "draft_of",
+    "eligibility_problems",
+    "live_parts",
+    "lot_bond_ok",
+    "part_aad",
+    "remove_part",
+    "start_bid",
+    "submit",
+    "submit_complete_bid",
+    "submitted_of",
+    "withdraw",
+]
+
+DEFAULT_ATTACHMENT_MAX_BYTES = 20 * 1024 * 1024
+ATTACHMENT_TYPES = frozenset(DEFAULT_ALLOWED)
+MAX_ATTACHMENTS = 30
+MAX_ANSWER_CHARS = 20_000
+MAX_PRICE_FEN = 10**15
+RECEIPT_MAX_BYTES = 256 * 1024
+#: Price plaintexts are padded (JSON allows trailing spaces) so the sealed size does not
+#: tell how many digits the price has; answers are padded to whole blocks.
+PRICE_PAD = 96
+ANSWERS_BLOCK = 1024
+
+
+# --------------------------------------------------------------------------- read side
+
+
+def part_aad(bid: Bid, part: BidPart) -> bytes:
+    """The associated data a part is sealed with (binds it to tender, bidder, bid and seq)."""
+    return sealing.bid_aad(bid.tender_id, bid.bidder_org_id, f"{bid.id}/{part.seq}")
+
+
+def current_bids(tender: Tender) -> list[Bid]:
+    """The bids the opening decrypts: status submitted (at most one per bidder)."""
+    return list(
+        db.session.scalars(
+            sa.select(Bid)
+            .where(Bid.tender_id == tender.id, Bid.status == BidStatus.SUBMITTED.value)
+            .order_by(Bid.submitted_at, Bid.id)
+        )
+    )
+
+
+def live_parts(bid: Bid) -> list[BidPart]:
+    """The parts of a bid that were not removed from the draft, in upload order."""
+    return list(
+        db.session.scalars(
+            sa.select(BidPart).where(BidPart.bid_id == bid.id, BidPart.removed_at.is_(None)).order_by(BidPart.seq)
+        )
+    )
+
+
+def draft_of(tender: Tender, org_id: int) -> Bid | None:
+    return db.session.scalar(
+        sa.select(Bid)
+        .where(Bid.tender_id == tender.id, Bid.bidder_org_id == org_id, Bid.status == BidStatus.DRAFT.value)
+        .order_by(Bid.id.desc())
+        .limit(1)
+    )
+
+
+def submitted_of(tender: Tender, org_id: int) -> Bid | None:
+    return db.session.scalar(
+        sa.select(Bid)
+        .where(Bid.tender_id == tender.id, Bid.bidder_org_id == org_id, Bid.status == BidStatus.SUBMITTED.value)
+        .order_by(Bid.id.desc())
+        .limit(1)
+    )
+
+
+def bids_of_org(org_id: int, tender_id: int | None = None) -> list[Bid]:
+    """Every bid of one organization (own-org pages and API), newest first."""
+    stmt = sa.select(Bid).where(Bid.bidder_org_id == org_id)
+    if tender_id is not None:
+        stmt = stmt.where(Bid.tender_id == tender_id)
+    return list(db.session.scalars(stmt.order_by(Bid.id.desc())))
+
+
+def attachment_max_bytes() -> int:
+    return int(current_app.config.get("PROCUREMENT_BID_ATTACHMENT_MAX_BYTES", DEFAULT_ATTACHMENT_MAX_BYTES))
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def _refuse(code: str, message: str, field_name: str | None = None) -> ValidationError:
+    return ValidationError(message, code=code, fields={field_name: message} if field_name else None)
+
+
+def _require_bidder(user: User | None, org_id: int) -> None:
+    if user is None:
+        raise PermissionDenied()
+    membership = db.session.scalar(
+        sa.select(Membership).where(
+            Membership.user_id == user.id, Membership.org_id == org_id, Membership.active.is_(True)
+        )
+    )
+    if membership is None or not membership.has_role(Role.BIDDER):
+        raise PermissionDenied(_("Only a bidder of the supplier organization may do this."))
+
+
+def eligibility_problems(tender: Tender, org: Organization) -> list[tuple[str, str]]:
+    """Why `org` may not bid on `tender` ([(code, message)], empty when it may)."""
+    problems: list[tuple[str, str]] = []
+    if not org.has_kind(OrgKind.SUPPLIER):
+        problems.append(("not_supplier", _("Only supplier organizations can bid.")))
+    if not org.is_verified:
+        problems.append(("not_verified", _("Your organization must be verified before it can bid.")))
+    if org.is_debarred():
+        problems.append(("debarred", _("Your organization is debarred from public procurement.")))
+    if tender.method == Method.INVITATION:
+        invited = db.session.scalar(
+            sa.select(TenderInvitee.id).where(TenderInvitee.tender_id == tender.id, TenderInvitee.org_id == org.id)
+        )
+        if invited is None:
+            problems.append(("not_invited", _("Only invited suppliers can bid on this invitation tender.")))
+    return problems
+
+
+def _check_eligible(tender: Tender, org: Organization) -> None:
+    problems = eligibility_problems(tender, org)
+    if problems:
+        code, message = problems[0]
+        raise _refuse(code, message)
+
+
+def _check_drafting(tender: Tender) -> None:
+    """Parts may be added while the tender is published and before its deadline."""
+    now = clock.now()
+    if tender.status not in TIME_DRIVEN or tender.submission_deadline is None:
+        raise InvalidTransition(_("This tender does not accept bids."), code="tender_not_open")
+    if now >= tender.submission_deadline:
+        raise InvalidTransition(_("The submission deadline has passed: bids can no longer be changed."),
+                                code="deadline_passed")
+    if not tender.public_key:
+        raise InvalidTransition(_("This tender's sealing key is not ready yet; try again later."),
+                                code="tender_key_missing")
+
+
+def _check_submitting(tender: Tender, now) -> None:
+    """Submission (and withdrawal) only in the tendering period, by the server clock."""
+    if tender.status not in TIME_DRIVEN or tender.submission_deadline is None:
+        raise InvalidTransition(_("This tender does not accept bids."), code="tender_not_open")
+    status = time_status(tender, now)
+    if status == TenderStatus.ENQUIRIES:
+        raise InvalidTransition(_("Bids are accepted only after the enquiry period ends."), code="enquiry_period")
+    if status != TenderStatus.TENDERING:
+        raise InvalidTransition(_("The submission deadline has passed: nothing is accepted any more."),
+                                code="deadline_passed")
+
+
+def _bond_fallback(tender: Tender, lot: Lot, org_id: int) -> bool:
+    rows = db.session.scalars(
+        sa.select(Bond).where(Bond.lot_id == lot.id, Bond.supplier_org_id == org_id)
+    )
+    for bond in rows:
+        if bond.status == BondStatus.CONFIRMED:
+            return True
+        if (bond.status == BondStatus.PENDING and bond.reported_at is not None
+                and tender.submission_deadline is not None and bond.reported_at < tender.submission_deadline):
+            return True
+    return False
+
+
+def lot_bond_ok(tender: Tender, lot: Lot, org_id: int) -> bool:
+    """Whether `org_id` may bid on `lot` as far as the bond goes (no bond needed: True)."""
+    if not lot.bond_amount:
+        return True
+    from procurement.services import bonds
+
+    check = getattr(bonds, "has_acceptable_bond", None)
+    if check is not None:
+        return bool(check(tender, lot, org_id))
+    return _bond_fallback(tender, lot, org_id)
+
+
+def _lots_by_id(tender: Tender) -> dict[int, Lot]:
+    return {lot.id: lot for lot in tender.lots if lot.status == LotStatus.ACTIVE}
+
+
+def _clean_lot_ids(tender: Tender, lot_ids: Any) -> list[int]:
+    lots = _lots_by_id(tender)
+    try:
+        wanted = {int(x) for x in (lot_ids or [])}
+    except (TypeError, ValueError):
+        wanted = set()
+    if not wanted:
+        raise _refuse("no_lots", _("Choose at least one lot to bid on."), "lots")
+    unknown = wanted - set(lots)
+    if unknown:
+        raise _refuse("unknown_lot", _("A chosen lot is not part of this tender."), "lots")
+    return sorted(wanted, key=lambda i: lots[i].number)
+
+
+# --------------------------------------------------------------------------- audit
+
+
+def _audit(action: str, tender: Tender, bid: Bid, user: User, extra: dict | None = None) -> None:
+    """An audit entry whose details (tender, bid, bidder, user) are sealed until the opening."""
+    details = {"tender_id": tender.id, "bid_id": bid.id, "bidder_org_id": bid.bidder_org_id,
+               "user_id": user.id, "user": user.email, **(extra or {})}
+    sealed_audit.record(action, "sealed_bid", tender, details)
+
+
+# --------------------------------------------------------------------------- drafting
+
+
+def _tender_of(bid: Bid) -> Tender:
+    tender = db.session.get(Tender, bid.tender_id)
+    if tender is None:  # pragma: no cover - foreign key
+        raise NotFound()
+    return tender
+
+
+def _new_draft(tender: Tender, user: User, org: Organization, lot_ids: list[int]) -> Bid:
+    bid = Bid(tender_id=tender.id, bidder_org_id=org.id, created_by_id=user.id, status=BidStatus.DRAFT.value,
+              lot_ids=lot_ids, tender_version=tender.version, created_at=clock.now())
+    db.session.add(bid)
+    db.session.flush()
+    return bid
+
+
+def start_bid(tender: Tender, user: User, org: Organization, lot_ids: Any) -> Bid:
+    """Start the organization's draft for `tender` on `lot_ids` (or change the lots of the
+    existing draft: prices of lots no longer chosen are removed). Allowed during the
+    enquiry period and tendering; a submitted bid stays current until a draft replaces it."""
+    _require_bidder(user, org.id)
+    _check_eligible(tender, org)
+    _check_drafting(tender)
+    lots = _clean_lot_ids(tender, lot_ids)
+    with unit_of_work():
+        bid = draft_of(tender, org.id)
+        if bid is None:
+            bid = _new_draft(tender, user, org, lots)
+            _audit("bid.draft_started", tender, bid, user, {"lots": lots})
+        else:
+            bid = db.session.scalars(for_update(sa.select(Bid).where(Bid.id == bid.id))).one()
+            if bid.status != BidStatus.DRAFT:
+                raise InvalidTransition(_("Only a draft bid can be changed."), code="not_draft")
+            bid.lot_ids = lots
+            now = clock.now()
+            for part in live_parts(bid):
+                if part.kind == BidPartKind.PRICE and part.lot_id not in lots:
+                    part.removed_at = now
+            _audit("bid.lots_changed", tender, bid, user, {"lots": lots})
+    return bid
+
+
+def _lock_draft(bid: Bid, user: User) -> tuple[Bid, Tender]:
+    """Inside a unit of work: the bid row locked, a draft of the user's organization, and
+    its tender still open for drafting."""
+    _require_bidder(user, bid.bidder_org_id)
+    bid = db.session.scalars(for_update(sa.select(Bid).where(Bid.id == bid.id))).one()
+    if bid.status != BidStatus.DRAFT:
+        raise InvalidTransition(_("Only a draft bid can be changed."), code="not_draft")
+    tender = _tender_of(bid)
+    _check_drafting(tender)
+    return bid, tender
+
+
+def _seal_part(bid: Bid, tender: Tender, kind: BidPartKind, name: str, plaintext: bytes,
+               lot_id: int | None = None) -> BidPart:
+    """Seal `plaintext` as the bid's next part (its seq is allocated before sealing)."""
+    last = db.session.scalar(sa.select(sa.func.max(BidPart.seq)).where(BidPart.bid_id == bid.id)) or 0
+    part = BidPart(bid_id=bid.id, seq=last + 1, kind=kind.value, lot_id=lot_id, name=name[:255],
+                   size=len(plaintext), received_at=clock.now())
+    blob = sealing.seal(tender.public_key, plaintext, aad=part_aad(bid, part))
+    part.ciphertext = blob.data
+    part.ciphertext_sha256 = blob.sha256
+    db.session.add(part)
+    db.session.flush()
+    return part
+
+
+def _pad(data: bytes, block: int) -> bytes:
+    """Trailing spaces (still valid JSON) up to a whole number of blocks."""
+    return data + b" " * (-len(data) % block)
+
+
+def add_price(bid: Bid, user: User, lot_id: Any, price_fen: Any) -> BidPart:
+    """Seal the price (integer fen) of one lot of the draft; a new price replaces the old."""
+    if not isinstance(price_fen, int) or isinstance(price_fen, bool) or not 0 < price_fen < MAX_PRICE_FEN:
+        raise _refuse("invalid_price", _("Enter a price above zero."), "price")
+    with unit_of_work():
+        bid, tender = _lock_draft(bid, user)
+        try:
+            lot_id = int(lot_id)
+        except (TypeError, ValueError):
+            lot_id = -1
+        lot = _lots_by_id(tender).get(lot_id)
+        if lot is None or lot_id not in (bid.lot_ids or []):
+            raise _refuse("lot_not_in_bid", _("Choose this lot for your bid before pricing it."), "lot_id")
+        now = clock.now()
+        for part in live_parts(bid):
+            if part.kind == BidPartKind.PRICE and part.lot_id == lot.id:
+                part.removed_at = now
+        plaintext = _pad(json.dumps({"lot_id": lot.id, "price": price_fen}, separators=(",", ":")).encode(), PRICE_PAD)
+        part = _seal_part(bid, tender, BidPartKind.PRICE, f"price-lot-{lot.number}", plaintext, lot_id=lot.id)
+        _audit("bid.part_added", tender, bid, user, {"part": part.seq, "kind": part.kind})
+    return part
+
+
+def add_answers(bid: Bid, user: User, answers: Any) -> BidPart:
+    """Seal the answers to the tender's criteria ({criterion id: text}); replaces earlier answers."""
+    if not isinstance(answers, dict):
+        raise _refuse("invalid_answers", _("The answers are not valid."), "answers")
+    with unit_of_work():
+        bid, tender = _lock_draft(bid, user)
+        criteria = {c.id for c in db.session.scalars(sa.select(Criterion).where(Criterion.tender_id == tender.id))}
+        clean: dict[str, str] = {}
+        for key, text in answers.items():
+            try:
+                criterion_id = int(key)
+            except (TypeError, ValueError):
+                criterion_id = -1
+            if criterion_id not in criteria:
+                raise _refuse("unknown_criterion", _("An answer refers to a criterion of another tender."), "answers")
+            if not isinstance(text, str):
+                raise _refuse("invalid_answers", _("The answers are not valid."), "answers")
+            text = text.strip()
+            if len(text) > MAX_ANSWER_CHARS:
+                raise _refuse("answer_too_long", _("Each answer may have at most %(n)s characters.",
+                                                   n=MAX_ANSWER_CHARS), "answers")
+            if text:
+                clean[str(criterion_id)] = text
+        if not clean:
+            raise _refuse("no_answers", _("Write at least one answer."), "answers")
+        now = clock.now()
+        for part in live_parts(bid):
+            if part.kind == BidPartKind.ANSWERS:
+                part.removed_at = now
+        plaintext = _pad(json.dumps({"answers": clean}, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+                         ANSWERS_BLOCK)
+        del clean
+        part = _seal_part(bid, tender, BidPartKind.ANSWERS, "answers", plaintext)
+        _audit("bid.part_added", tender, bid, user, {"part": part.seq, "kind": part.kind})
+    return part
+
+
+def add_attachment(bid: Bid, user: User, filename: str, data: Any) -> BidPart:
+    """Check an uploaded file in memory (size, type, content) and seal it; nothing of its
+    plaintext (not even its hash) is stored."""
+    upload = check_upload(data, filename=filename or "", allowed=ATTACHMENT_TYPES, max_bytes=attachment_max_bytes())
+    with unit_of_work():
+        bid, tender = _lock_draft(bid, user)
+        count = sum(1 for p in live_parts(bid) if p.kind == BidPartKind.ATTACHMENT)
+        if count >= MAX_ATTACHMENTS:
+            raise _refuse("too_many_attachments", _("A bid may have at most %(n)s attachments.", n=MAX_ATTACHMENTS),
+                          "file")
+        part = _seal_part(bid, tender, BidPartKind.ATTACHMENT, upload.name, upload.data)
+        _audit("bid.part_added", tender, bid, user, {"part": part.seq, "kind": part.kind})
+    return part
+
+
+def remove_part(bid: Bid, user: User, part_id: Any) -> BidPart:
+    """Remove a part from the draft (marked, ciphertext kept)."""
+    with unit_of_work():
+        bid, tender = _lock_draft(bid, user)
+        part = db.session.get(BidPart, part_id) if isinstance(part_id, int) else None
+        if part is None or part.bid_id != bid.id or part.removed_at is not None:
+            raise NotFound(_("This part is not in your draft."))
+        part.removed_at = clock.now()
+        _audit("bid.part_removed", tender, bid, user, {"part": part.seq, "kind": part.kind})
+    return part
+
+
+# --------------------------------------------------------------------------- submission
+
+
+def submit(bid: Bid, user: User) -> Bid:
+    """Submit a draft: every rule is checked under the tender row lock with the server
+    time; the bidder's previous submission is superseded; a signed receipt is stored."""
+    _require_bidder(user, bid.bidder_org_id)
+    with unit_of_work():
+        tender = db.session.scalars(for_update(sa.select(Tender).where(Tender.id == bid.tender_id))).one()
+        db.session.refresh(tender)
+        now = clock.now()  # after the lock: the opening holds the same lock
+        _check_submitting(tender, now)
+        bid = db.session.scalars(for_update(sa.select(Bid).where(Bid.id == bid.id))).one()
+        if bid.status != BidStatus.DRAFT:
+            raise InvalidTransition(_("This bid has already been submitted or withdrawn."), code="not_draft")
+        org = db.session.get(Organization, bid.bidder_org_id)
+        _check_eligible(tender, org)
+        if not tender.public_key:
+            raise InvalidTransition(_("This tender's sealing key is not ready yet; try again later."),
+                                    code="tender_key_missing")
+        lots = _lots_by_id(tender)
+        lot_ids = [i for i in (bid.lot_ids or []) if i in lots]
+        if not lot_ids or len(lot_ids) != len(bid.lot_ids or []):
+            raise _refuse("no_lots", _("Choose at least one lot to bid on."), "lots")
+        parts = live_parts(bid)
+        priced = {p.lot_id for p in parts if p.kind == BidPartKind.PRICE}
+        for lot_id in lot_ids:
+            lot = lots[lot_id]
+            if lot_id not in priced:
+                raise _refuse("price_missing", _("Lot %(n)s has no price yet.", n=lot.number), "price")
+            if not lot_bond_ok(tender, lot, org.id):
+                raise _refuse("bond_missing", _("Lot %(n)s requires a bid bond: lodge it before submitting.",
+                                                n=lot.number), "bond")
+        previous = db.session.scalars(for_update(
+            sa.select(Bid).where(Bid.tender_id == tender.id, Bid.bidder_org_id == org.id,
+                                 Bid.status == BidStatus.SUBMITTED.value)
+        )).all()
+        for old in previous:
+            old.status = BidStatus.SUPERSEDED.value
+            bid.supersedes_id = old.id
+        if not can_transition_bid(bid.status, BidStatus.SUBMITTED):  # pragma: no cover - checked above
+            raise InvalidTransition()
+        bid.status = BidStatus.SUBMITTED.value
+        bid.submitted_at = now
+        bid.tender_version = tender.version
+        bid.needs_resubmission = False
+        bid.receipt = sealing.make_receipt(
+            tender.id, org.id, lot_ids, now, [(p.name, p.ciphertext_sha256, len(p.ciphertext or b"")) for p in parts]
+        )
+        _audit("bid.submitted", tender, bid, user, {"parts": len(parts), "replaced": [b.id for b in previous]})
+    return bid
+
+
+def withdraw(bid: Bid, user: User) -> Bid:
+    """Withdraw a submitted bid before the deadline (kept, marked withdrawn)."""
+    _require_bidder(user, bid.bidder_org_id)
+    with unit_of_work():
+        tender = db.session.scalars(for_update(sa.select(Tender).where(Tender.id == bid.tender_id))).one()
+        db.session.refresh(tender)
+        now = clock.now()
+        _check_submitting(tender, now)
+        bid = db.session.scalars(for_update(sa.select(Bid).where(Bid.id == bid.id))).one()
+        if bid.status != BidStatus.SUBMITTED or not can_transition_bid(bid.status, BidStatus.WITHDRAWN):
+            raise InvalidTransition(_("Only a submitted bid can be withdrawn."), code="not_submitted")
+        bid.status = BidStatus.WITHDRAWN.value
+        bid.withdrawn_at = now
+        _audit("bid.withdrawn", tender, bid, user)
+    return bid
+
+
+@dataclass
+class Attachment:
+    name: str
+    data: bytes = field(repr=False)
+
+
+def submit_complete_bid(tender: Tender, user: User, org: Organization, *, prices: dict[int, int],
+                        answers: dict | None = None, attachments: list[Attachment] | None = None) -> Bid:
+    """Create, fill and submit a bid in one unit of work (the API): all or nothing.
+
+    A draft the organization is preparing on the pages is left alone."""
+    _require_bidder(user, org.id)
+    _check_eligible(tender, org)
+    _check_drafting(tender)
+    lot_ids = _clean_lot_ids(tender, list(prices))
+    with unit_of_work():
+        bid = _new_draft(tender, user, org, lot_ids)
+        _audit("bid.draft_started", tender, bid, user, {"lots": lot_ids})
+        for lot_id, price in prices.items():
+            add_price(bid, user, lot_id, price)
+        if answers:
+            add_answers(bid, user, answers)
+        for item in attachments or []:
+            add_attachment(bid, user, item.name, item.data)
+        bid = submit(bid, user)
+    return bid
+
+
+# --------------------------------------------------------------------------- receipts
+
+
+@dataclass
+class ReceiptCheck:
+    """The outcome of checking a receipt document (for the public page, API and CLI)."""
+
+    valid: bool
+    reason: str = ""
+    receipt: dict | None = None
+    platform_key_id: str = ""
+
+    @property
+    def parts(self) -> list[dict]:
+        parts = (self.receipt or {}).get("parts")
+        return parts if isinstance(parts, list) else []
+
+
+def check_receipt(document: str | bytes | dict) -> ReceiptCheck:
+    """Verify a receipt (JSON text, bytes or a parsed dict) against the platform key."""
+    key_id = signing.key_id()
+    if isinstance(document, bytes | bytearray):
+        if len(document) > RECEIPT_MAX_BYTES:
+            return ReceiptCheck(False, _("The receipt is too large."), None, key_id)
+        try:
+            document = bytes(document).decode("utf-8-sig")
+        except UnicodeDecodeError:
+            return ReceiptCheck(False, _("The receipt is not UTF-8 text."), None, key_id)
+    if isinstance(document, str):
+        if len(document) > RECEIPT_MAX_BYTES:
+            return ReceiptCheck(False, _("The receipt is too large."), None, key_id)
+        try:
+            document = json.loads(document)
+        except ValueError:
+            return ReceiptCheck(False, _("This is not valid JSON."), None, key_id)
+    if not isinstance(document, dict):
+        return ReceiptCheck(False, _("This is not a Canal bid receipt."), None, key_id)
+    if document.get("type") != "canal-bid-receipt":
+        return ReceiptCheck(False, _("This is not a Canal bid receipt."), document, key_id)
+    if not sealing.verify_receipt(document, trusted_public_key_pem=signing.public_key_pem()):
+        return ReceiptCheck(False, _("The signature does not match: the receipt was altered or not issued by "
+                                     "this platform."), document, key_id)
+    return ReceiptCheck(True, "", document, key_id)

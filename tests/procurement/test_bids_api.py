@@ -1,0 +1,153 @@
+"""/api/v1 bids: submit in one call (Idempotency-Key), list own bids, withdraw, receipts."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+
+import sqlalchemy as sa
+
+from accounts.services.tokens import create_token
+from accounts.states import Role
+from core import clock, signing
+from core.db import db
+from procurement.models import Bid
+from procurement.services import bids as svc
+from procurement.states import BidStatus
+from tests.factories import make_user
+from tests.helpers import api_headers
+from tests.procurement.factories import make_supplier
+from tests.procurement.test_bids import bidding_setup, full_bid, open_part
+
+
+def _token(user, org):
+    return create_token(user, org.id, "api")[1]
+
+
+def _body(tender, price=5_000_000, attachment=b"api proposal"):
+    return {
+        "prices": [{"lot_id": tender.lots[0].id, "price": price}],
+        "attachments": [{"name": "proposal.txt", "content_base64": base64.b64encode(attachment).decode()}],
+    }
+
+
+def _count():
+    return db.session.scalar(sa.select(sa.func.count(Bid.id)))
+
+
+def test_submit_a_bid_in_one_call_and_read_it_back(client):
+    _buyer, tender, keys, org, user = bidding_setup()
+    h = api_headers(_token(user, org))
+    r = client.post(f"/api/v1/tenders/{tender.id}/bids", json=_body(tender), headers=h)
+    assert r.status_code == 201, r.get_json()
+    body = r.get_json()
+    assert body["status"] == "submitted" and body["lot_ids"] == [tender.lots[0].id]
+    assert sorted(p["name"] for p in body["parts"]) == ["price-lot-1", "proposal.txt"]
+    assert "api proposal" not in r.get_data(as_text=True) and "5000000" not in json.dumps(body["parts"])
+    assert body["receipt"]["tender_id"] == tender.id and r.headers["Location"].endswith(f"/bids/{body['id']}")
+    bid = db.session.get(Bid, body["id"])
+    parts = {p.name: p for p in svc.live_parts(bid)}
+    assert json.loads(open_part(keys, bid, parts["price-lot-1"]))["price"] == 5_000_000
+    assert open_part(keys, bid, parts["proposal.txt"]) == b"api proposal"
+
+    listed = client.get(f"/api/v1/tenders/{tender.id}/bids", headers=h)
+    assert [b["id"] for b in listed.get_json()] == [body["id"]]
+    receipt = client.get(f"/api/v1/bids/{body['id']}/receipt", headers=h)
+    assert receipt.status_code == 200 and receipt.get_json() == body["receipt"]
+
+
+def test_idempotent_replay_creates_one_bid(client):
+    _buyer, tender, _keys, org, user = bidding_setup()
+    h = api_headers(_token(user, org), **{"Idempotency-Key": "bid-1"})
+    first = client.post(f"/api/v1/tenders/{tender.id}/bids", json=_body(tender), headers=h)
+    second = client.post(f"/api/v1/tenders/{tender.id}/bids", json=_body(tender), headers=h)
+    assert first.status_code == second.status_code == 201
+    assert first.get_json()["id"] == second.get_json()["id"]
+    assert second.headers.get("Idempotent-Replayed") == "true"
+    assert _count() == 1
+    other = client.post(f"/api/v1/tenders/{tender.id}/bids", json=_body(tender, price=1), headers=h)
+    assert other.status_code == 422 and other.get_json()["error"]["code"] == "idempotency_key_reused"
+    assert _count() == 1
+
+
+def test_a_second_submission_replaces_the_first_and_withdraw(client):
+    _buyer, tender, _keys, org, user = bidding_setup()
+    h = api_headers(_token(user, org))
+    first = client.post(f"/api/v1/tenders/{tender.id}/bids", json=_body(tender), headers=h).get_json()
+    second = client.post(f"/api/v1/tenders/{tender.id}/bids", json=_body(tender, price=4), headers=h).get_json()
+    assert second["supersedes_id"] == first["id"]
+    statuses = {b["id"]: b["status"] for b in client.get(f"/api/v1/tenders/{tender.id}/bids", headers=h).get_json()}
+    assert statuses == {first["id"]: "superseded", second["id"]: "submitted"}
+    r = client.post(f"/api/v1/tenders/{tender.id}/bids/{second['id']}/withdraw", headers=h)
+    assert r.status_code == 200 and r.get_json()["status"] == "withdrawn"
+    again = client.post(f"/api/v1/tenders/{tender.id}/bids/{second['id']}/withdraw", headers=h)
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "not_submitted"
+
+
+def test_errors_are_json_with_codes_and_nothing_is_half_written(client):
+    _buyer, tender, _keys, org, user = bidding_setup()
+    h = api_headers(_token(user, org))
+    url = f"/api/v1/tenders/{tender.id}/bids"
+    bad_attachment = {**_body(tender), "attachments": [{"name": "x.exe", "content_base64": "TVo="}]}
+    cases = [
+        ({"prices": []}, 422, "validation_error"),
+        ({"prices": [{"lot_id": tender.lots[0].id, "price": 0}]}, 422, "validation_error"),
+        ({"prices": [{"lot_id": tender.lots[0].id, "price": "10"}]}, 422, "validation_error"),
+        ({"prices": [{"lot_id": 999_999, "price": 10}]}, 422, "unknown_lot"),
+        ({**_body(tender), "attachments": [{"name": "a.txt", "content_base64": "***"}]}, 422, "invalid_base64"),
+        (bad_attachment, 422, "validation_error"),
+        ({**_body(tender), "answers": {"424242": "x"}}, 422, "unknown_criterion"),
+    ]
+    for body, status, code in cases:
+        r = client.post(url, json=body, headers=h)
+        assert r.status_code == status, (body, r.get_json())
+        assert r.get_json()["error"]["code"] == code, (body, r.get_json())
+    assert _count() == 0
+    clock.set_time(tender.submission_deadline)
+    r = client.post(url, json=_body(tender), headers=h)
+    assert r.status_code == 409 and r.get_json()["error"]["code"] == "deadline_passed"
+    assert _count() == 0
+    assert client.post("/api/v1/tenders/999999/bids", json=_body(tender), headers=h).status_code == 404
+
+
+def test_other_organizations_and_roles(client):
+    _buyer, tender, _keys, org, user = bidding_setup()
+    bid = svc.submit(full_bid(tender, org, user), user)
+    other_org, other = make_supplier()
+    h = api_headers(_token(other, other_org))
+    assert client.get(f"/api/v1/tenders/{tender.id}/bids", headers=h).get_json() == []
+    assert client.get(f"/api/v1/bids/{bid.id}/receipt", headers=h).status_code == 404
+    assert client.get(f"/api/v1/tenders/{tender.id}/bids/{bid.id}", headers=h).status_code == 404
+    r = client.post(f"/api/v1/tenders/{tender.id}/bids/{bid.id}/withdraw", headers=h)
+    assert r.status_code == 404
+    assert db.session.get(Bid, bid.id).status == BidStatus.SUBMITTED
+    finance = make_user(org, [Role.FINANCE])
+    r = client.post(f"/api/v1/tenders/{tender.id}/bids", json=_body(tender), headers=api_headers(_token(finance, org)))
+    assert r.status_code == 403 and r.get_json()["error"]["code"] == "forbidden"
+    assert client.get(f"/api/v1/tenders/{tender.id}/bids", headers={"Accept": "application/json"}).status_code == 401
+
+
+def test_receipt_verification_api(client):
+    _buyer, tender, _keys, org, user = bidding_setup()
+    receipt = svc.submit(full_bid(tender, org, user), user).receipt
+    h = api_headers(_token(user, org))
+    ok = client.post("/api/v1/receipts/verify", json=receipt, headers=h)
+    assert ok.status_code == 200
+    body = ok.get_json()
+    assert body["valid"] is True and body["platform_key_id"] == signing.key_id()
+    assert body["tender_id"] == tender.id and body["parts"] == receipt["parts"]
+    tampered = copy.deepcopy(receipt)
+    tampered["lots"] = [1, 2, 3]
+    bad = client.post("/api/v1/receipts/verify", json=tampered, headers=h).get_json()
+    assert bad["valid"] is False and bad["reason"]
+    junk = client.post("/api/v1/receipts/verify", data="nope", headers={**h, "Content-Type": "application/json"})
+    assert junk.status_code == 200 and junk.get_json()["valid"] is False
+
+
+def test_bids_api_is_in_the_openapi_document(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    paths = spec["paths"]
+    for path in ("/api/v1/tenders/{tender_id}/bids", "/api/v1/tenders/{tender_id}/bids/{bid_id}/withdraw",
+                 "/api/v1/bids/{bid_id}/receipt", "/api/v1/receipts/verify"):
+        assert path in paths, sorted(paths)
