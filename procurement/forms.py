@@ -23,6 +23,7 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
 from core.clock import LOCAL_TZ
@@ -41,8 +42,8 @@ DOCUMENT_TYPES = frozenset({"pdf", "docx", "xlsx", "zip", "txt"})
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
 
 
-def _choices(labels: dict) -> list[tuple[str, Any]]:
-    return [(k.value, v) for k, v in labels.items()]
+def _choices(labels: dict) -> list[SelectChoice]:
+    return [SelectChoice(k.value, v) for k, v in labels.items()]
 
 
 def to_utc(local_naive: datetime | None) -> datetime | None:
@@ -105,15 +106,15 @@ class SearchForm(FlaskForm):
     deadline_from = DateField(_l("Deadline from"), validators=[Optional()])
     deadline_to = DateField(_l("Deadline to"), validators=[Optional()])
     sort = SelectField(_l("Sort by"), validators=[Optional()],
-                       choices=[("newest", _l("Newest first")), ("deadline", _l("Deadline soonest"))])
+                       choices=[SelectChoice("newest", _l("Newest first")), SelectChoice("deadline", _l("Deadline soonest"))])
 
     def set_choices(self, buyers) -> None:
-        any_ = [("", _l("Any"))]
-        self.status.choices = any_ + [(s.value, TENDER_STATUS_LABELS[s]) for s in TenderStatus
+        any_ = [SelectChoice("", _l("Any"))]
+        self.status.choices = any_ + [SelectChoice(s.value, TENDER_STATUS_LABELS[s]) for s in TenderStatus
                                       if s != TenderStatus.DRAFT]
         self.method.choices = any_ + _choices(METHOD_LABELS)
         self.category.choices = any_ + _choices(CATEGORY_LABELS)
-        self.buyer.choices = any_ + [(str(o.id), o.name_zh if not o.name_en else f"{o.name_zh} / {o.name_en}")
+        self.buyer.choices = any_ + [SelectChoice(str(o.id), o.name_zh if not o.name_en else f"{o.name_zh} / {o.name_en}")
                                      for o in buyers]
 
 
@@ -192,10 +193,10 @@ class TenderForm(FlaskForm):
     submit = SubmitField(_l("Save draft"))
 
     def set_choices(self, procedure_types, custodians, suppliers) -> None:
-        self.method.choices = [(p.code, p.name_zh if not p.name_en else f"{p.name_zh} / {p.name_en}")
+        self.method.choices = [SelectChoice(p.code, p.name_zh if not p.name_en else f"{p.name_zh} / {p.name_en}")
                                for p in procedure_types] or _choices(METHOD_LABELS)
-        self.custodians.choices = [(u.id, f"{u.display_name} <{u.email}>") for u in custodians]
-        self.invitees.choices = [(o.id, f"{o.name_zh} ({o.uscc})") for o in suppliers]
+        self.custodians.choices = [SelectChoice(u.id, f"{u.display_name} <{u.email}>") for u in custodians]
+        self.invitees.choices = [SelectChoice(o.id, f"{o.name_zh} ({o.uscc})") for o in suppliers]
 
     def validate_lots(self, field) -> None:
         rows = [entry.form for entry in field.entries if not entry.form.is_blank()]

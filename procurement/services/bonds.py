@@ -86,6 +86,8 @@ __all__ = [
 ]
 
 SUBJECT_TYPE = "bond"
+#: Stored in English as it is (not lazy: payments stores str(purpose), which would freeze the
+#: requester's language); the finance page shows it through its msgid "Bid bond".
 PAYMENT_PURPOSE = "Bid bond"  # opaque on purpose: finance sees no tender, lot or supplier
 GUARANTEE_TYPES = frozenset({"pdf", "png", "jpg", "jpeg"})
 LIVE_STATUSES = frozenset({BondStatus.PENDING, BondStatus.CONFIRMED, BondStatus.REFUNDING})

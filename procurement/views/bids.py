@@ -27,11 +27,12 @@ from accounts.states import OrgKind, Role
 from core import clock, signing
 from core.db import db
 from core.errors import DomainError
-from core.i18n import local_datetime
+from core.i18n import local_datetime, localized
 from payments.forms import parse_yuan
-from procurement import bp, sealing
+from procurement import bp
 from procurement.models import Bid, Tender
 from procurement.services import bids as svc
+from procurement.services import keys
 from procurement.states import (
     BID_STATUS_LABELS,
     TENDER_STATUS_LABELS,
@@ -139,7 +140,7 @@ def bid_workspace(tender_id: int):
     current = svc.submitted_of(tender, org.id)
     history = [b for b in svc.bids_of_org(org.id, tender.id) if b.status not in (BidStatus.DRAFT,)]
     lots_form = LotsForm()
-    lots_form.lots.choices = [SelectChoice(lot.id, f"{_lot_label(lot)}: {lot.title_en or lot.title_zh}")
+    lots_form.lots.choices = [SelectChoice(lot.id, f"{_lot_label(lot)}: {localized(lot, 'title')}")
                               for lot in tender.lots]
     if draft is not None:
         lots_form.lots.data = list(draft.lot_ids or [])
@@ -153,6 +154,7 @@ def bid_workspace(tender_id: int):
         "procurement/bids/workspace.html",
         title=_("Your bid"),
         tender=tender,
+        now=now,
         status=status,
         status_labels=TENDER_STATUS_LABELS,
         bid_labels=BID_STATUS_LABELS,
@@ -172,7 +174,7 @@ def bid_workspace(tender_id: int):
         attachment_form=AttachmentForm(),
         action_form=ActionForm(),
         can_draft=open_for_drafting,
-        fingerprint=sealing.key_fingerprint(tender.public_key) if tender.public_key else "",
+        fingerprint=keys.fingerprint(tender),
         can_submit=status == TenderStatus.TENDERING,
         max_mb=svc.attachment_max_bytes() // (1024 * 1024),
         accepted_types=", ".join(sorted(svc.ATTACHMENT_TYPES)),

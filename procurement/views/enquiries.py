@@ -18,6 +18,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
 from wtforms import BooleanField, DateTimeLocalField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -112,7 +113,7 @@ class AmendForm(FlaskForm):
 
 
 class AlertForm(FlaskForm):
-    categories = SelectMultipleField(_l("Categories"), choices=[(c.value, CATEGORY_LABELS[c]) for c in Category],
+    categories = SelectMultipleField(_l("Categories"), choices=[SelectChoice(c.value, CATEGORY_LABELS[c]) for c in Category],
                                      option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False),
                                      description=_l("None ticked: every category."))
     category_codes = StringField(_l("Category code prefixes"), validators=[Optional(), Length(max=400)],
@@ -132,7 +133,7 @@ def ask_question(tender_id: int):
     org = current_org()
     lots = _lot_labels(tender)
     form = AskForm()
-    form.lot_id.choices = [("", _("The whole tender"))] + [(str(k), v) for k, v in lots.items()]
+    form.lot_id.choices = [SelectChoice("", _("The whole tender"))] + [SelectChoice(str(k), v) for k, v in lots.items()]
     status = 200
     if request.method == "POST":
         if form.validate_on_submit():
@@ -258,7 +259,7 @@ def amend_tender(tender_id: int):
         return redirect(target, code=303)
     documents = amendment_svc.current_documents(tender)
     form = AmendForm()
-    form.remove_document_ids.choices = [(d.id, d.title or str(d.id)) for d in documents]
+    form.remove_document_ids.choices = [SelectChoice(d.id, d.title or str(d.id)) for d in documents]
     for name in ("submission_deadline", "opening_time", "enquiry_end"):
         value = getattr(tender, name)
         if value is not None:

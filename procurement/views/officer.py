@@ -172,7 +172,7 @@ def new_tender():
     form = _tender_form(org)
     if request.method == "GET":
         form.custodian_threshold.data = form.custodian_threshold.data or 2
-        form.custodians.data = [c for c, _label in form.custodians.choices]
+        form.custodians.data = [choice.value for choice in form.custodians.choices]
         return _render_form(form, None)
     sections: dict[str, list[str]] = {}
     if not form.validate_on_submit():

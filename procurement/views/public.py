@@ -25,6 +25,7 @@ from core.models.files import StoredFile
 from procurement import bp, queries
 from procurement.forms import SearchForm
 from procurement.models import Tender, TenderDocument
+from procurement.services import keys
 from procurement.services import tenders as svc
 from procurement.states import (
     CATEGORY_LABELS,
@@ -212,6 +213,7 @@ def tender_detail(tender_id: int):
         timeline=_timeline(tender, now),
         now=now,
         custodian_total=custodian_total,
+        fingerprint=keys.fingerprint(tender),
         bidder=bidder,
         officer=officer,
         downloaded=bool(user and bidder and queries.has_downloaded(tender.id, user.id)),

@@ -10,10 +10,16 @@
 
   // ---- Live countdown ------------------------------------------------------------------
   // <span data-countdown="2026-12-01T09:00:00+00:00"
+  //       data-server-now="2026-11-30T09:00:00+00:00"
   //       data-countdown-over="Closed">...server-rendered fallback...</span>
-  // shows the time remaining until the ISO instant, updated every second; optional
-  // data-countdown-urgent="3600" (seconds) adds .canal-countdown-urgent when less is left.
-  // The server clock alone decides deadlines: this is a display aid only.
+  // shows the time remaining until the ISO instant, updated every second. The server clock
+  // alone decides deadlines: this is a display aid only, and it counts on the server's
+  // clock, not the visitor's. data-server-now (on the element or an ancestor) is the server
+  // time the page was rendered at (core.clock.now()); the difference to the browser's clock
+  // when the countdown starts is the skew that every tick corrects for. Without it the
+  // browser's clock is taken as it is.
+  // Optional data-countdown-urgent="3600" (seconds) adds .canal-countdown-urgent when less
+  // is left; .canal-countdown-over is added once the time is up.
   function formatRemaining(ms) {
     var total = Math.max(0, Math.floor(ms / 1000));
     var days = Math.floor(total / 86400);
@@ -28,10 +34,16 @@
     return clock;
   }
 
-  function tick(el) {
-    var target = Date.parse(el.getAttribute("data-countdown"));
-    if (isNaN(target)) { return false; }
-    var left = target - Date.now();
+  // How far the browser's clock is ahead of the server's (ms), from data-server-now.
+  function clockSkew(el, started) {
+    var holder = el.closest("[data-server-now]");
+    var serverNow = holder ? Date.parse(holder.getAttribute("data-server-now")) : NaN;
+    return isNaN(serverNow) ? 0 : started - serverNow;
+  }
+
+  function tick(item) {
+    var el = item.el;
+    var left = item.target - (Date.now() - item.skew);
     if (left <= 0) {
       el.textContent = el.getAttribute("data-countdown-over") || (zh ? "已截止" : "Time is up");
       el.classList.add("canal-countdown-over");
@@ -45,13 +57,13 @@
   }
 
   function startCountdowns(root) {
+    var started = Date.now();
     var nodes = Array.prototype.slice.call((root || document).querySelectorAll("[data-countdown]"));
-    if (!nodes.length) { return; }
-    nodes.forEach(function (el) {
+    var live = nodes.map(function (el) {
       if (!el.hasAttribute("aria-live")) { el.setAttribute("aria-live", "off"); }
       el.setAttribute("role", el.getAttribute("role") || "timer");
-    });
-    var live = nodes.filter(tick);
+      return { el: el, target: Date.parse(el.getAttribute("data-countdown")), skew: clockSkew(el, started) };
+    }).filter(function (item) { return !isNaN(item.target); }).filter(tick);
     if (!live.length) { return; }
     var timer = window.setInterval(function () {
       live = live.filter(tick);

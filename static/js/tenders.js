@@ -1,57 +1,9 @@
 // Canal e-tendering: tender pages (no inline scripts: CSP script-src 'self').
-// - Countdown to a tender's deadline, corrected for the visitor's clock skew: the page
-//   carries the server time it was rendered at (data-server-now); the server clock alone
-//   decides deadlines, this is a display aid.
+// (Deadline countdowns are canal.js's data-countdown, corrected by data-server-now.)
 // - Officer tender form: add/remove lot and criterion rows (<template> rows), filter the
 //   invited-supplier list, show the running total of criterion weights.
 (function () {
   "use strict";
-
-  var lang = (document.documentElement.getAttribute("lang") || "zh-CN").toLowerCase();
-  var zh = lang.indexOf("zh") === 0;
-
-  function pad(n) { return (n < 10 ? "0" : "") + n; }
-
-  function formatRemaining(ms) {
-    var total = Math.max(0, Math.floor(ms / 1000));
-    var days = Math.floor(total / 86400);
-    var clock = pad(Math.floor((total % 86400) / 3600)) + ":" + pad(Math.floor((total % 3600) / 60)) + ":" + pad(total % 60);
-    if (days > 0) {
-      return zh ? days + " 天 " + clock : days + (days === 1 ? " day " : " days ") + clock;
-    }
-    return clock;
-  }
-
-  function startCountdowns() {
-    var nodes = Array.prototype.slice.call(document.querySelectorAll("[data-tender-deadline]"));
-    var loaded = Date.now();
-    var items = nodes.map(function (el) {
-      var deadline = Date.parse(el.getAttribute("data-tender-deadline"));
-      var serverNow = Date.parse(el.getAttribute("data-server-now"));
-      el.setAttribute("role", "timer");
-      el.setAttribute("aria-live", "off");
-      // skew: how far the visitor's clock is ahead of the server's at page load
-      return { el: el, deadline: deadline, skew: isNaN(serverNow) ? 0 : loaded - serverNow };
-    }).filter(function (item) { return !isNaN(item.deadline); });
-    if (!items.length) { return; }
-
-    function tick() {
-      items = items.filter(function (item) {
-        var left = item.deadline - (Date.now() - item.skew);
-        if (left <= 0) {
-          item.el.textContent = item.el.getAttribute("data-over-label") || (zh ? "已截止" : "Deadline passed");
-          item.el.classList.add("text-danger");
-          return false;
-        }
-        item.el.textContent = formatRemaining(left);
-        item.el.classList.toggle("text-danger", left < 3600 * 1000);
-        return true;
-      });
-      if (!items.length) { window.clearInterval(timer); }
-    }
-    var timer = window.setInterval(tick, 1000);
-    tick();
-  }
 
   // ---- repeating rows ---------------------------------------------------------------------
   // <tbody data-rows="lots" data-next-index="3">rows...</tbody>
@@ -134,7 +86,6 @@
   }
   ready(function () {
     Array.prototype.forEach.call(document.querySelectorAll("[data-rows]"), renumber);
-    startCountdowns();
     updateWeights();
   });
 })();

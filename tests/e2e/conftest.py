@@ -31,6 +31,9 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # Browser UI language (with Debian's chromium-l10n; Linux Chromium reads LANGUAGE, see
+    # the launch below): date inputs and file buttons render in Chinese like the pages.
+    "--lang=zh-CN",
 ]
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 HERE = Path(__file__).resolve().parent
@@ -77,7 +80,8 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        instance = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        instance = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+                                      env={**os.environ, "LANGUAGE": "zh_CN"})
         yield instance
         instance.close()
 

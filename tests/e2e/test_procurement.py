@@ -250,6 +250,8 @@ def test_officer_publishes_supplier_bids_custodians_open(new_page, tmp_path):
     sign_in(sup, bidder)
     sup.goto(f"/procurement/tenders/{tender_id}")
     expect(sup.locator(f'a[href="/procurement/tenders/{tender_id}/questions/new"]')).to_be_visible()
+    # The countdown runs on the server's (moved) clock, not the browser's: 29 days minus a tick.
+    expect(sup.locator(".canal-tender-countdown")).to_have_text(re.compile(r"^28 天 \d\d:\d\d:\d\d$"))
     shot(sup, "procurement_07_supplier_tender_detail")
     sup.click(f'a[href="/procurement/tenders/{tender_id}/questions/new"]')
     sup.wait_for_load_state("load")
@@ -344,6 +346,8 @@ def test_officer_publishes_supplier_bids_custodians_open(new_page, tmp_path):
     sup.goto(f"/procurement/tenders/{tender_id}")
     sup.click(f'a[href="/procurement/tenders/{tender_id}/bid"]')
     sup.wait_for_load_state("load")
+    # 19 days to the deadline on the server's clock (the browser's may be past it).
+    expect(sup.locator("#bid-countdown")).to_have_text(re.compile(r"^1[89] 天 \d\d:\d\d:\d\d$"))
     sup.check(f"#lot-{lot.id}")
     submit(sup, "#bid-lots-form button[type=submit]")
     _flash_ok(sup)

@@ -216,3 +216,75 @@ def test_verify_receipt_cli(app, tmp_path):
     bad.write_text(json.dumps(receipt))
     result = runner.invoke(args=["procurement", "verify-receipt", str(bad)])
     assert result.exit_code == 1 and "invalid" in result.output.lower()
+
+
+# --------------------------------------------------------------------------- display details
+
+
+def _speak(client, lang: str) -> None:
+    import flask_babel
+
+    post_form(client, "/lang", {"lang": lang})
+    flask_babel.refresh()  # forget the locale cached in the test's long-lived app context
+
+
+def test_bid_pages_show_titles_in_the_readers_language(client):
+    _buyer, tender, _keys, org, user = bidding_setup()
+    receipt = svc.submit(full_bid(tender, org, user), user).receipt
+    login(client, user)
+    _speak(client, "zh_Hans_CN")
+    zh_pages = [client.get(_ws(tender)).get_data(as_text=True), client.get("/procurement/bids").get_data(as_text=True),
+                _verify(client, receipt_json=json.dumps(receipt)).get_data(as_text=True)]
+    for html in zh_pages:
+        assert "办公设备采购" in html and "Office equipment" not in html
+    assert "台式电脑" in zh_pages[0] and "Desktops" not in zh_pages[0]
+    _speak(client, "en")
+    en_pages = [client.get(_ws(tender)).get_data(as_text=True), client.get("/procurement/bids").get_data(as_text=True),
+                _verify(client, receipt_json=json.dumps(receipt)).get_data(as_text=True)]
+    for html in en_pages:
+        assert "Office equipment" in html and "办公设备采购" not in html
+    assert "Desktops" in en_pages[0] and "台式电脑" not in en_pages[0]
+
+
+def test_workspace_countdown_runs_on_the_server_clock(client):
+    _buyer, tender, _keys, _org, user = bidding_setup()
+    clock.set_time(NOW + timedelta(hours=3))  # the server's clock, whatever the browser's says
+    login(client, user)
+    html = client.get(_ws(tender)).get_data(as_text=True)
+    assert f'data-countdown="{tender.submission_deadline.isoformat()}"' in html
+    assert f'data-server-now="{(NOW + timedelta(hours=3)).isoformat()}"' in html
+
+
+def test_part_sizes_are_labelled_file_size_and_sealed_size(client):
+    _buyer, tender, _keys, org, user = bidding_setup()
+    bid = full_bid(tender, org, user, attachment=("offer.txt", b"our technical offer"))
+    price, attachment = svc.live_parts(bid)
+    login(client, user)
+    html = client.get(_ws(tender)).get_data(as_text=True)
+    assert "File size" in html and "Sealed size" in html
+    rows = html.split('class="bid-part"')[1:]
+    assert len(rows) == 2
+    # the price is padded before sealing: its plaintext size is not shown
+    assert '<td class="bid-part-file-size"><span aria-label="not applicable">—</span></td>' in rows[0]
+    assert f"{price.size} bytes" not in rows[0].split("bid-part-sealed-size")[0]
+    assert f'<td class="bid-part-sealed-size">{len(price.ciphertext)} bytes</td>' in rows[0]
+    assert f'<td class="bid-part-file-size">{len(b"our technical offer")} bytes</td>' in rows[1]
+    assert f'<td class="bid-part-sealed-size">{len(attachment.ciphertext)} bytes</td>' in rows[1]
+
+    # the receipt and the verify page give the sealed size: the same number as the workspace
+    receipt = svc.submit(bid, user).receipt
+    assert [p["size"] for p in receipt["parts"]] == [len(price.ciphertext), len(attachment.ciphertext)]
+    page = _verify(client, receipt_json=json.dumps(receipt)).get_data(as_text=True)
+    assert f"sealed size {len(attachment.ciphertext)} bytes" in page
+
+
+def test_withdrawing_and_removing_a_part_ask_for_confirmation(client):
+    _buyer, tender, _keys, org, user = bidding_setup()
+    svc.submit(full_bid(tender, org, user), user)
+    full_bid(tender, org, user, prices=(99_00,))  # a replacement draft with a removable part
+    login(client, user)
+    html = client.get(_ws(tender)).get_data(as_text=True)
+    withdraw = html.split('bid/withdraw"')[1].split(">")[0]
+    assert 'data-confirm="Withdraw this bid?' in withdraw
+    remove = html.split('/remove"')[1].split(">")[0]
+    assert 'data-confirm="Remove price-lot-1 from your draft?"' in remove

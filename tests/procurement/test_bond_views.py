@@ -224,3 +224,31 @@ def test_the_bonds_page_is_closed_for_lodging_after_the_deadline(client, tender,
     response = post_form(client, f"/procurement/tenders/{tender.id}/lots/{lot.id}/bonds/transfer")
     assert response.status_code == 303
     assert db.session.scalar(sa.select(sa.func.count(Bond.id))) == 0
+
+
+def test_finance_transfers_page_shows_the_bond_purpose_in_the_readers_language(client, tender, lot, supplier):
+    import flask_babel
+
+    from payments.services import payments as payment_svc
+    from tests.payments.p2_helpers import payer
+
+    org, user = supplier
+    bond = svc.lodge_transfer(tender, lot, user, org)
+    payment = db.session.get(Payment, bond.payment_id)
+    assert payment.purpose == "Bid bond"  # stored in English whatever the supplier's language
+    # another payment whose purpose is caller text: shown as typed, escaped, never looked up
+    other_org, other_user = payer()
+    other = payment_svc.start(payment_svc.create_payment(
+        purpose="<b>Order</b> 50% off", subject_type="sme.order", subject_id="8", payer_org_id=other_org.id,
+        amount=10_000, provider="bank_transfer", return_url="/", actor=other_user), actor=other_user)
+    login(client, platform_finance())
+    post_form(client, "/lang", {"lang": "zh_Hans_CN"})
+    flask_babel.refresh()
+    html = client.get("/payments/finance/transfers").get_data(as_text=True)
+    card = html.split(f'data-reference="{payment.reference_code}"')[1].split("</article>")[0]
+    assert "投标保证金" in card and "Bid bond" not in card
+    assert other.reference_code in html and "&lt;b&gt;Order&lt;/b&gt; 50% off" in html
+    post_form(client, "/lang", {"lang": "en"})
+    flask_babel.refresh()
+    html = client.get("/payments/finance/transfers").get_data(as_text=True)
+    assert "Bid bond" in html.split(f'data-reference="{payment.reference_code}"')[1].split("</article>")[0]

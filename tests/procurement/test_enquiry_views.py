@@ -16,6 +16,9 @@ from procurement.services import clarifications
 from tests.helpers import login, post_form
 from tests.procurement.factories import NOW, PDF, make_buyer, make_supplier, published_tender
 
+# The procurement forms give WTForms SelectChoice objects (tuples are deprecated).
+pytestmark = pytest.mark.filterwarnings("error:Passing SelectField choices:DeprecationWarning")
+
 
 @pytest.fixture(autouse=True)
 def _frozen_clock():

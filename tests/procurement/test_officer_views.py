@@ -21,6 +21,9 @@ from tests.procurement.factories import NOW, PDF, draft_tender, make_buyer, make
 
 NEW_URL = "/procurement/manage/tenders/new"
 
+# The procurement forms give WTForms SelectChoice objects (tuples are deprecated).
+pytestmark = pytest.mark.filterwarnings("error:Passing SelectField choices:DeprecationWarning")
+
 
 @pytest.fixture(autouse=True)
 def _frozen_clock():
@@ -69,6 +72,8 @@ def test_new_tender_page_offers_the_orgs_custodians(client):
     assert 'name="lots-0-title_zh"' in page and 'data-row-template="lots"' in page
     for custodian in buyer.custodians:
         assert f'value="{custodian.id}"' in page and custodian.email in page
+        # every custodian of the organization is ticked on a new tender
+        assert f'id="custodian-{custodian.id}" value="{custodian.id}" checked' in page
     assert other.custodians[0].email not in page
     assert "js/tenders.js" in page
 
