@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import sys
 import time
@@ -370,30 +371,120 @@ def profile_kind(app, paths: list[str], count: int = 30) -> None:
         print("    " + line.replace(str(h.ROOT) + "/", ""))
 
 
+# --------------------------------------------------------------------------- database level (this process)
+
+
+def search_params(qs: str) -> dict:
+    """TenderSearch keyword arguments of a query string of build_queries."""
+    from procurement import queries
+
+    fields = set(queries.TenderSearch.__dataclass_fields__)
+    params: dict = {}
+    for key, value in parse_qsl(qs):
+        if key not in fields:
+            continue
+        if key in ("budget_min", "budget_max", "page", "per_page"):
+            params[key] = int(value)
+        elif key in ("deadline_from", "deadline_to"):
+            params[key] = datetime.fromisoformat(value).date()
+        else:
+            params[key] = value
+    return params
+
+
+def db_calls(kinds: dict[str, list[str]]) -> dict[str, list]:
+    """{kind: [call, ...]}: the API kinds as `search_tenders` arguments, pk as tender ids."""
+    calls: dict[str, list] = {}
+    for kind, paths in kinds.items():
+        if kind == "pk":
+            calls[kind] = [int(p.rsplit("/", 1)[1]) for p in paths]
+        elif not kind.startswith("html-") and "?" in paths[0]:
+            calls[kind] = [search_params(p.split("?", 1)[1]) for p in paths]
+    return calls
+
+
+def db_level(app, calls: dict[str, list], threads: int, seconds: float, turns: int) -> dict:
+    """`threads` threads, each with its own app context and so its own session, call
+    `search_tenders` directly (or `session.get(Tender, id)` for pk), kind after kind in
+    `turns` turns like the HTTP phases; the session is removed after every call, as at
+    the end of a request. Returns per kind latencies (s) like `load`."""
+    import threading
+
+    from core.db import db
+    from procurement import queries
+    from procurement.models import Tender
+
+    def one(kind: str, call) -> None:
+        if kind == "pk":
+            if db.session.get(Tender, call) is None:
+                raise LookupError(call)
+        else:
+            queries.search_tenders(queries.TenderSearch(**call))
+
+    def phase(kind: str, duration: float, out: dict) -> None:
+        counter = iter(range(10**9))
+        lock = threading.Lock()
+        ready = threading.Barrier(threads + 1)
+        go = threading.Event()
+        stop_at = [0.0]
+
+        def worker() -> None:
+            with app.app_context():
+                one(kind, calls[kind][0])  # a connection of the pool per thread, before the clock starts
+                db.session.remove()
+                ready.wait()
+                go.wait()
+                lat, status = [], {}
+                while time.perf_counter() < stop_at[0]:
+                    with lock:
+                        call = calls[kind][next(counter) % len(calls[kind])]
+                    t0 = time.perf_counter()
+                    try:
+                        one(kind, call)
+                        result = 200
+                    except Exception as exc:  # counted, not fatal
+                        result = type(exc).__name__
+                    finally:
+                        db.session.remove()
+                    lat.append(time.perf_counter() - t0)
+                    status[result] = status.get(result, 0) + 1
+                with lock:
+                    out["lat"] += lat
+                    for s, n in status.items():
+                        out["status"][s] = out["status"].get(s, 0) + n
+
+        pool = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
+        for t in pool:
+            t.start()
+        ready.wait()
+        t0 = time.perf_counter()
+        stop_at[0] = t0 + duration
+        go.set()
+        for t in pool:
+            t.join()
+        out["elapsed"] += time.perf_counter() - t0
+
+    results = {k: {"lat": [], "status": {}, "elapsed": 0.0, "samples": []} for k in calls}
+    for kind in calls:  # warm-up
+        phase(kind, min(0.5, seconds / turns / 2), {"lat": [], "status": {}, "elapsed": 0.0, "samples": []})
+    for _ in range(turns):
+        for kind in calls:
+            phase(kind, seconds / turns, results[kind])
+    return results
+
+
 # --------------------------------------------------------------------------- explain
 
 
 def explain(app, samples: dict[str, str]) -> None:
     """EXPLAIN (ANALYZE, BUFFERS) of the statements search_tenders runs for each sample."""
     import sqlalchemy as sa
-    from werkzeug.datastructures import MultiDict
 
     from core.db import db
     from procurement import queries
 
-    fields = set(queries.TenderSearch.__dataclass_fields__)
     for kind, qs in samples.items():
-        args = MultiDict(parse_qsl(qs))
-        params = {}
-        for key, value in args.items():
-            if key not in fields:
-                continue
-            if key in ("budget_min", "budget_max", "page", "per_page"):
-                params[key] = int(value)
-            elif key in ("deadline_from", "deadline_to"):
-                params[key] = datetime.fromisoformat(value).date()
-            else:
-                params[key] = value
+        params = search_params(qs)
         statements: list[tuple[str, dict]] = []
         with app.app_context():
             engine = db.engine
@@ -430,11 +521,47 @@ def _probe(base_url: str, path: str) -> int:
         return exc.code
 
 
+def existing_facts(app) -> dict:
+    """The facts of an already loaded database (--reuse)."""
+    import sqlalchemy as sa
+
+    from core.db import db
+
+    with app.app_context():
+        ids = [r[0] for r in db.session.execute(sa.text(
+            "SELECT id FROM tenders WHERE status <> 'draft' ORDER BY random() LIMIT 2000"))]
+        buyers = [r[0] for r in db.session.execute(sa.text(
+            "SELECT DISTINCT buyer_org_id FROM tenders ORDER BY 1"))]
+        db.session.remove()
+    return {"ids": ids, "buyers": buyers}
+
+
+@contextlib.contextmanager
+def _database(args, rows: int):
+    """(url, loaded?) of a fresh bench database; with --reuse an existing one is used as it is
+    (and kept), with --keep the fresh one is kept for later --reuse runs."""
+    import sqlalchemy as sa
+
+    if args.reuse:
+        url = sa.engine.make_url(args.url).set(database="canal_bench_search").render_as_string(hide_password=False)
+        engine = sa.create_engine(url)
+        try:
+            with engine.connect() as conn:
+                count = conn.scalar(sa.text("SELECT count(*) FROM tenders"))
+        finally:
+            engine.dispose()
+        print(f"  reusing canal_bench_search: {count:,} tenders", flush=True)
+        yield url, False
+        return
+    with h.bench_database("search", args.url, keep=args.keep) as url:
+        yield url, True
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10,000 tenders, short phases")
     parser.add_argument("--rows", type=int, default=None)
-    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--clients", type=int, default=16, help="HTTP clients and database-level threads")
     parser.add_argument("--seconds", type=float, default=None, help="measured seconds per kind (all turns)")
     parser.add_argument("--turns", type=int, default=2)
     parser.add_argument("--workers", type=int, default=4)
@@ -442,6 +569,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE one query of each kind")
     parser.add_argument("--profile", default="", help="comma-separated kinds to cProfile in-process, e.g. zh-2,html-zh-2")
+    parser.add_argument("--db-only", action="store_true", help="database level only (no gunicorn, no HTTP)")
+    parser.add_argument("--keep", action="store_true", help="keep the database canal_bench_search afterwards")
+    parser.add_argument("--reuse", action="store_true", help="use the kept canal_bench_search as it is (no load)")
     parser.add_argument("--url", default=h.DEFAULT_PG_URL)
     args = parser.parse_args()
     rows = args.rows or (10_000 if args.quick else 100_000)
@@ -449,22 +579,35 @@ def main() -> int:
 
     print(f"tender search bench: {rows:,} tenders, {args.clients} concurrent clients, {seconds:.0f} s per kind "
           f"in {args.turns} turns; {h.describe_machine()}", flush=True)
-    with h.bench_database("search", args.url) as url, h.bench_env(url) as env:
-        app = h.make_app(url)
-        facts = load_data(app, rows)
-        server = h.Server(env, workers=args.workers, worker_class=args.worker_class, threads=args.threads)
-        with server:
-            api_path = "/api/v1/tenders" if _probe(server.base_url, "/api/v1/tenders?" + urlencode({"q": "设备"})) == 200 else None
-            html_path = "/procurement/tenders" if _probe(server.base_url, "/procurement/tenders?" + urlencode({"q": "设备"})) == 200 else None
-            if api_path is None:
-                print("  (GET /api/v1/tenders not available: API kinds skipped)")
-            if html_path is None:
-                print("  (GET /procurement/tenders not available: HTML kinds skipped)")
-            kinds = build_queries(facts, api_path, html_path, random.Random(11))
-            print(f"  {server.describe()}; load generator: aiohttp in a separate process", flush=True)
-            results = h.run_load(load, server.base_url, kinds, args.clients, seconds, args.turns)
-        alone = service_times(app, kinds)
-        report(results, alone)
+    with _database(args, rows) as (url, fresh), h.bench_env(url) as env:
+        app = h.make_app(url, pool_size=args.clients + 2)
+        facts = load_data(app, rows) if fresh else existing_facts(app)
+        results = None
+        if args.db_only:
+            kinds = build_queries(facts, "/api/v1/tenders", None, random.Random(11))
+        else:
+            server = h.Server(env, workers=args.workers, worker_class=args.worker_class, threads=args.threads)
+            with server:
+                api_path = "/api/v1/tenders" if _probe(server.base_url, "/api/v1/tenders?" + urlencode({"q": "设备"})) == 200 else None
+                html_path = "/procurement/tenders" if _probe(server.base_url, "/procurement/tenders?" + urlencode({"q": "设备"})) == 200 else None
+                if api_path is None:
+                    print("  (GET /api/v1/tenders not available: API kinds skipped)")
+                if html_path is None:
+                    print("  (GET /procurement/tenders not available: HTML kinds skipped)")
+                kinds = build_queries(facts, api_path or "/api/v1/tenders", html_path, random.Random(11))
+                if api_path is None:
+                    kinds = {k: v for k, v in kinds.items() if k == "pk" or k.startswith("html-")}
+                print(f"  {server.describe()}; load generator: aiohttp in a separate process", flush=True)
+                results = h.run_load(load, server.base_url, kinds, args.clients, seconds, args.turns)
+        print(f"  database level: {args.clients} threads in this process call search_tenders directly, each with "
+              "its own session (removed after every call)", flush=True)
+        db_results = db_level(app, db_calls(kinds), args.clients, seconds, args.turns)
+        print("\n  DATABASE LEVEL (search_tenders; pk = session.get(Tender, id), same run)")
+        report(db_results, None)
+        if results is not None:
+            alone = service_times(app, kinds)
+            print("\n  HTTP (gunicorn; pk = GET /_bench/pk/<id>, same run)")
+            report(results, alone)
         if args.profile:
             for kind in args.profile.split(","):
                 print(f"\n  profile {kind} (in-process, project code by cumulative time):")
@@ -476,7 +619,7 @@ def main() -> int:
     return 0
 
 
-def report(results: dict, alone: dict[str, float]) -> None:
+def report(results: dict, alone: dict[str, float] | None) -> None:
     pk = h.percentiles(results["pk"]["lat"])
     rows = []
     for kind, r in results.items():
@@ -486,13 +629,20 @@ def report(results: dict, alone: dict[str, float]) -> None:
         errors = sum(n for s, n in r["status"].items() if s != 200)
         rate = len(lat) / r["elapsed"] if r["elapsed"] else 0.0
         goal = "" if kind == "pk" else ("ok" if p[95] * 1000 < GOAL_P95_MS else "MISS")
-        rows.append([kind, len(lat), f"{rate:.0f}", f"{p[50] * 1000:.1f}", f"{p[95] * 1000:.1f}",
-                     f"{p[99] * 1000:.1f}", f"{p[95] / pk[95]:.1f}x", ok, errors, goal, f"{alone.get(kind, 0):.1f}"])
+        row = [kind, len(lat), f"{rate:.0f}", f"{p[50] * 1000:.1f}", f"{p[95] * 1000:.1f}",
+               f"{p[99] * 1000:.1f}", f"{p[95] / pk[95]:.1f}x", ok, errors, goal]
+        if alone is not None:
+            row.append(f"{alone.get(kind, 0):.1f}")
+        rows.append(row)
         for sample in r["samples"]:
             print(f"  ! {kind}: {sample}")
-    print(h.table(rows, ["kind", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "p95/pk", "200", "errors",
-                         f"p95<{GOAL_P95_MS:.0f}ms", "alone ms"]))
-    print("  (alone ms: median of one request at a time in-process, no server: the cost of one request)")
+        if errors and not r["samples"]:
+            print(f"  ! {kind}: {dict(r['status'])}")
+    headers = ["kind", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "p95/pk", "200", "errors",
+               f"p95<{GOAL_P95_MS:.0f}ms"]
+    print(h.table(rows, headers + (["alone ms"] if alone is not None else [])))
+    if alone is not None:
+        print("  (alone ms: median of one request at a time in-process, no server: the cost of one request)")
 
 
 if __name__ == "__main__":

@@ -6,16 +6,26 @@ bigram (so 1- and 2-character Chinese terms are found without a Chinese tokenize
 
 A keyword query is split the same way: a latin word matches as a prefix of a stored
 word; a 1- or 2-character CJK term matches its token exactly; a longer CJK term needs
-all its bigrams and is then re-checked as a substring of the texts (the bigrams alone
-do not guarantee they are adjacent). On PostgreSQL the tokens go through
-`to_tsvector('simple', search_tokens) @@ to_tsquery('simple', ...)` (the GIN index
-`ix_tenders_search_tokens`); the tsquery is built only from our own tokens (letters,
-digits, CJK), quoted, never from raw user syntax. On SQLite each token is a LIKE.
+all its bigrams and is then re-checked as a substring of each text (the bigrams alone
+do not guarantee they are adjacent; the re-check only runs on rows the tokens matched).
+
+On PostgreSQL the tokens are also stored as a tsvector: the generated column
+`tenders.search_vector` (SEARCH_VECTOR_DDL, created by migration 0005 and by the test
+set-up; not in the SQLAlchemy model) with the GIN index `ix_tenders_search_vector`.
+It is built with `array_to_tsvector` from exactly our tokens (no text parser, no
+positions: small), kept inline in the row (STORAGE MAIN, while `search_tokens` goes
+out of line), so checking a row costs no function call and no TOAST fetch: the planner
+may walk `ix_tenders_published_at` and test each row for frequent terms, or take the
+GIN bitmap for rare ones, and both are cheap. The tsquery is built only from our own
+tokens (letters, digits, CJK), quoted, never from raw user syntax, and sent as a literal
+so every query is planned with its own term frequencies. On SQLite each token is a LIKE.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+import time as _time
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,7 +33,9 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
+from flask import current_app
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import defer, load_only, selectinload
 
 from accounts.models import Organization
 from core import clock
@@ -51,6 +63,10 @@ __all__ = [
     "current_documents",
     "answered_questions",
     "buyer_orgs",
+    "BuyerChoice",
+    "SEARCH_VECTOR_DDL",
+    "SEARCH_VECTOR_DROP",
+    "install_search_vector",
     "org_tenders",
     "procedure_types",
     "has_downloaded",
@@ -58,11 +74,29 @@ __all__ = [
 
 #: Statuses a visitor may filter on (the clock-derived ones included); drafts never.
 PUBLIC_STATUSES = tuple(s for s in TenderStatus if s != TenderStatus.DRAFT)
-#: Counting stops here: "more than 1,000 results" is all a visitor needs to know (and
-#: it keeps the count cheap on a large table: a COUNT over a LIMIT-ed subquery).
-COUNT_CAP = 1_000
+#: Counting stops here: "more than 200 results" is all a visitor needs to know (narrow
+#: the search), and it keeps the count cheap on a large table: a COUNT over a LIMIT-ed
+#: subquery reads at most this many matching rows, whatever the term's frequency. The
+#: pager still offers the next page while pages are full.
+COUNT_CAP = 200
 MAX_PER_PAGE = 100
 MAX_QUERY_TERMS = 12
+
+#: PostgreSQL only (migration 0005 runs the same statements, tests/conftest.py runs these
+#: after create_all; tests/procurement/test_search.py checks the two are equal). The
+#: column is generated from `search_tokens`: nothing in the app writes it.
+SEARCH_VECTOR_DDL = (
+    "ALTER TABLE tenders ALTER COLUMN search_tokens SET STORAGE EXTERNAL",
+    "ALTER TABLE tenders ADD COLUMN search_vector tsvector GENERATED ALWAYS AS "
+    "(array_to_tsvector(array_remove(string_to_array(search_tokens, ' '), ''))) STORED",
+    "ALTER TABLE tenders ALTER COLUMN search_vector SET STORAGE MAIN",
+    "CREATE INDEX ix_tenders_search_vector ON tenders USING gin (search_vector)",
+)
+SEARCH_VECTOR_DROP = (
+    "DROP INDEX IF EXISTS ix_tenders_search_vector",
+    "ALTER TABLE tenders DROP COLUMN IF EXISTS search_vector",
+    "ALTER TABLE tenders ALTER COLUMN search_tokens SET STORAGE EXTENDED",
+)
 
 
 # --------------------------------------------------------------------------- tokens
@@ -148,6 +182,7 @@ def query_terms(q: str | None) -> QueryTerms:
 
 def refresh_search_tokens(tender: Tender) -> None:
     """Recompute `tender.search_tokens` (inside the caller's unit of work)."""
+    forget_buyer_list()
     buyer = db.session.get(Organization, tender.buyer_org_id) if tender.buyer_org_id else None
     tender.search_tokens = search_tokens_for(
         tender.title_zh, tender.title_en, tender.description_zh, tender.description_en,
@@ -190,7 +225,10 @@ class SearchResult:
 
     @property
     def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page)) if self.per_page else 1
+        pages = max(1, math.ceil(self.total / self.per_page)) if self.per_page else 1
+        if self.capped and len(self.items) == self.per_page:
+            pages = max(pages, self.page + 1)  # counting stopped: a full page may have a next one
+        return pages
 
     @property
     def has_prev(self) -> bool:
@@ -246,16 +284,51 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def install_search_vector(conn: sa.Connection) -> None:
+    """Create the search column and its index on a PostgreSQL connection (tests, after
+    `create_all`); a no-op elsewhere or when the column exists."""
+    if conn.dialect.name != "postgresql":
+        return
+    exists = conn.scalar(sa.text(
+        "SELECT 1 FROM information_schema.columns WHERE table_name = 'tenders' AND column_name = 'search_vector'"
+        " AND table_schema = current_schema()"))
+    if not exists:
+        for statement in SEARCH_VECTOR_DDL:
+            conn.exec_driver_sql(statement)
+
+
+#: The generated tsvector column (PostgreSQL only; not part of the model).
+_SEARCH_VECTOR = sa.literal_column("tenders.search_vector", type_=postgresql.TSVECTOR)
+
+
+def _tsquery(terms: QueryTerms) -> str:
+    """`'word':* & 'token' ...` from our own tokens: letters, digits and CJK only (see
+    _runs), so quoting them leaves no tsquery or SQL syntax to the user."""
+    parts = [f"'{w}':*" for w in terms.words] + [f"'{t}'" for t in terms.cjk_tokens]
+    return " & ".join(parts)
+
+
+def _phrase_clause(phrase: str) -> sa.ColumnElement[bool]:
+    """`phrase` (CJK, no spaces) is a substring of a title, a description or the buyer's
+    name: field by field (a phrase without spaces cannot span two of them), the buyers
+    through one uncorrelated subquery (evaluated once, not per row)."""
+    pattern = f"%{_like_escape(phrase)}%"
+    buyers = sa.select(Organization.id).where(sa.or_(
+        Organization.name_zh.like(pattern, escape="\\"), Organization.name_en.like(pattern, escape="\\"))).correlate(None)
+    return sa.or_(*(col.like(pattern, escape="\\") for col in (
+        Tender.title_zh, Tender.description_zh, Tender.title_en, Tender.description_en)),
+        Tender.buyer_org_id.in_(buyers))
+
+
 def _keyword_clauses(terms: QueryTerms) -> list[sa.ColumnElement[bool]]:
     clauses: list[sa.ColumnElement[bool]] = []
     if not terms:
         return clauses
     if _is_postgres():
-        # Tokens hold letters, digits or CJK only (see _runs): quoting them as lexemes
-        # leaves no tsquery syntax to the user.
-        parts = [f"'{w}':*" for w in terms.words] + [f"'{t}'" for t in terms.cjk_tokens]
-        vector = sa.func.to_tsvector(sa.literal_column("'simple'"), Tender.search_tokens)
-        clauses.append(vector.op("@@")(sa.func.to_tsquery(sa.literal_column("'simple'"), " & ".join(parts))))
+        # A literal (rendered and escaped by SQLAlchemy at execution): the planner sees
+        # the terms, also when the driver prepares the statement.
+        query = sa.cast(sa.bindparam("tsquery", _tsquery(terms), literal_execute=True), postgresql.TSQUERY)
+        clauses.append(_SEARCH_VECTOR.op("@@")(query))
     else:
         padded = sa.literal(" ") + Tender.search_tokens
         for w in terms.words:
@@ -263,29 +336,16 @@ def _keyword_clauses(terms: QueryTerms) -> list[sa.ColumnElement[bool]]:
         padded_both = padded + sa.literal(" ")
         for t in terms.cjk_tokens:
             clauses.append(padded_both.like(f"% {_like_escape(t)} %", escape="\\"))
-    if terms.cjk_phrases:
-        buyer_names = (
-            sa.select(sa.func.coalesce(Organization.name_zh, "") + " " + sa.func.coalesce(Organization.name_en, ""))
-            .where(Organization.id == Tender.buyer_org_id)
-            .scalar_subquery()
-        )
-        text = (Tender.title_zh + " " + Tender.title_en + " " + Tender.description_zh + " "
-                + Tender.description_en + " " + sa.func.coalesce(buyer_names, ""))
-        for phrase in terms.cjk_phrases:
-            clauses.append(text.like(f"%{_like_escape(phrase)}%", escape="\\"))
+    clauses += [_phrase_clause(phrase) for phrase in terms.cjk_phrases]
     return clauses
 
 
 def _filters(params: TenderSearch, now: datetime) -> list[sa.ColumnElement[bool]]:
-    where: list[sa.ColumnElement[bool]] = [Tender.status != TenderStatus.DRAFT.value]
-    keyword = _keyword_clauses(query_terms(params.q))
-    if keyword and _is_postgres():
-        # The matching ids come from the GIN index, planned on their own (OFFSET 0 keeps
-        # PostgreSQL from merging the subquery): otherwise, with ORDER BY id LIMIT 20, the
-        # planner may walk the primary key and compute to_tsvector() row by row.
-        where.append(Tender.id.in_(sa.select(Tender.id).where(*keyword).offset(0)))
-    else:
-        where += keyword
+    # Published at some time (a draft cancelled before publication never was public);
+    # also keeps the NULLs a backward walk of ix_tenders_published_at would meet first.
+    where: list[sa.ColumnElement[bool]] = [
+        Tender.status != sa.literal_column(f"'{TenderStatus.DRAFT.value}'"), Tender.published_at.is_not(None)]
+    where += _keyword_clauses(query_terms(params.q))
     if params.buyer_org_id:
         where.append(Tender.buyer_org_id == params.buyer_org_id)
     if params.category:
@@ -311,31 +371,61 @@ def _filters(params: TenderSearch, now: datetime) -> list[sa.ColumnElement[bool]
     return where
 
 
-def search_tenders(params: TenderSearch | None = None, **kwargs: Any) -> SearchResult:
-    """Published tenders matching `params` (or keyword arguments of TenderSearch), one page.
+#: Columns a result list never shows (large or secret): loaded only if someone asks.
+_LIST_DEFERRED = ("search_tokens", "wrapped_private_key", "recovery_share", "opening_record")
 
-    The total is a COUNT over the same filter, capped at COUNT_CAP (`capped` says so)."""
+
+def search_tenders(params: TenderSearch | None = None, **kwargs: Any) -> SearchResult:
+    """Published tenders matching `params` (or keyword arguments of TenderSearch), one page,
+    each with `buyer` set.
+
+    First the matching rows are counted, up to COUNT_CAP + 1 (`capped` says counting
+    stopped), fetching only (id, sort key) of each. When they are all there, the page is
+    sorted from them and its tenders read by primary key: no plan can then walk an
+    ordered index past thousands of rows hoping for a few matches (terms that are
+    frequent alone but rare together: 系统 + goods). Only with more matches than the cap
+    (a frequent filter, so matches come quickly) is the page read in index order."""
     params = params or TenderSearch(**kwargs)
     now = clock.now()
     per_page = max(1, min(int(params.per_page or 20), MAX_PER_PAGE))
     page = max(1, int(params.page or 1))
     where = _filters(params, now)
     if params.sort == "deadline":
-        order = [Tender.submission_deadline.asc(), Tender.id.asc()]  # ix_tenders_submission_deadline
+        # ix_tenders_submission_deadline; a tender without a deadline comes last
+        key_col = Tender.submission_deadline
+        order = [Tender.submission_deadline.asc(), Tender.id.asc()]
     else:
         # Newest publication first (ix_tenders_published_at: a page is read from the
-        # index without sorting every match); drafts never reach this list.
+        # index without sorting every match).
+        key_col = Tender.published_at
         order = [Tender.published_at.desc(), Tender.id.desc()]
-    capped_ids = sa.select(Tender.id).where(*where).limit(COUNT_CAP + 1).subquery()
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(capped_ids)) or 0
-    capped = total > COUNT_CAP
-    total = min(total, COUNT_CAP)
-    rows = list(db.session.scalars(
-        sa.select(Tender).where(*where).order_by(*order)
-        .offset((page - 1) * per_page).limit(per_page)
-    ))
-    _attach_buyers(rows)
-    return SearchResult(rows, total, page, per_page, capped)
+    cap = COUNT_CAP
+    matches = db.session.execute(sa.select(Tender.id, key_col).where(*where).limit(cap + 1)).all()
+    total = len(matches)
+    capped = total > cap
+    if not capped:
+        if params.sort == "deadline":
+            matches.sort(key=lambda r: (r[1] is None, r[1] or now, r[0]))
+        else:
+            matches.sort(key=lambda r: (r[1] or now, r[0]), reverse=True)
+        ids = [r[0] for r in matches[(page - 1) * per_page:page * per_page]]
+        if not ids:
+            return SearchResult([], total, page, per_page, capped)
+        stmt = sa.select(Tender, Organization).where(Tender.id.in_(ids))
+    else:
+        stmt = sa.select(Tender, Organization).where(*where).order_by(*order)
+        stmt = stmt.offset((page - 1) * per_page).limit(per_page)
+    stmt = stmt.join(Organization, Organization.id == Tender.buyer_org_id).options(
+        *(defer(getattr(Tender, name)) for name in _LIST_DEFERRED),
+        load_only(Organization.id, Organization.name_zh, Organization.name_en))
+    rows: list[Tender] = []
+    for tender, buyer in db.session.execute(stmt):
+        tender.buyer = buyer  # type: ignore[attr-defined]
+        rows.append(tender)
+    if not capped:
+        position = {tender_id: n for n, tender_id in enumerate(ids)}
+        rows.sort(key=lambda t: position[t.id])
+    return SearchResult(rows, min(total, cap), page, per_page, capped)
 
 
 def _attach_buyers(tenders: Sequence[Tender]) -> None:
@@ -378,12 +468,49 @@ def answered_questions(tender_id: int) -> list[Question]:
     ))
 
 
-def buyer_orgs() -> list[Organization]:
-    """Organizations that have published at least one tender (the buyer filter)."""
-    published = sa.select(Tender.buyer_org_id).where(Tender.status != TenderStatus.DRAFT.value).distinct()
-    return list(db.session.scalars(
-        sa.select(Organization).where(Organization.id.in_(published)).order_by(Organization.name_zh)
-    ))
+@dataclass(frozen=True)
+class BuyerChoice:
+    """A buyer of the search form's list (what the form shows of an Organization)."""
+
+    id: int
+    name_zh: str
+    name_en: str
+
+
+_buyer_cache: dict[str, tuple[float, list[BuyerChoice]]] = {}
+_buyer_cache_lock = threading.Lock()
+
+
+def buyer_orgs(max_age: float | None = None) -> list[BuyerChoice]:
+    """Organizations that have published at least one tender (the buyer filter), by
+    Chinese name.
+
+    A small list that changes rarely, asked for by every search page: it is cached per
+    process for `max_age` seconds (config PROCUREMENT_BUYER_LIST_SECONDS, default 60; 0 in
+    testing) and dropped whenever this process changes a tender's search tokens. One
+    index probe per organization (EXISTS), not a DISTINCT over every tender."""
+    if max_age is None:
+        max_age = current_app.config.get("PROCUREMENT_BUYER_LIST_SECONDS", 0 if current_app.testing else 60)
+    key = db.engine.url.render_as_string(hide_password=True)
+    if max_age > 0:
+        cached = _buyer_cache.get(key)
+        if cached is not None and _time.monotonic() - cached[0] < max_age:
+            return cached[1]
+    published = sa.select(Tender.id).where(
+        Tender.buyer_org_id == Organization.id, Tender.status != TenderStatus.DRAFT.value).exists()
+    buyers = [BuyerChoice(row.id, row.name_zh or "", row.name_en or "") for row in db.session.execute(
+        sa.select(Organization.id, Organization.name_zh, Organization.name_en)
+        .where(published).order_by(Organization.name_zh, Organization.id))]
+    if max_age > 0:
+        with _buyer_cache_lock:
+            _buyer_cache[key] = (_time.monotonic(), buyers)
+    return buyers
+
+
+def forget_buyer_list() -> None:
+    """Drop the cached buyer list of this process (a tender was created or changed)."""
+    with _buyer_cache_lock:
+        _buyer_cache.clear()
 
 
 def org_tenders(org_id: int, status: str | None = None) -> list[Tender]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from accounts.states import OrgKind, Role
 from core import clock
@@ -228,9 +229,59 @@ def test_pagination_and_capped_count(monkeypatch):
     assert page1.total == 3 and page1.pages == 2 and page1.has_next and not page1.has_prev
     assert len(page1.items) == 2 and len(page2.items) == 1
     assert {t.id for t in [*page1.items, *page2.items]} == {t.id for t in made}
+    assert search_tenders(TenderSearch(per_page=2, page=3)).items == []
     monkeypatch.setattr(queries, "COUNT_CAP", 2)
     capped = search_tenders(TenderSearch(per_page=2))
     assert capped.total == 2 and capped.capped
+    assert capped.has_next  # counting stopped: a full page offers the next one
+    beyond = search_tenders(TenderSearch(per_page=2, page=2))
+    assert [t.id for t in beyond.items] == [made[0].id]  # read in index order past the cap
+    monkeypatch.setattr(queries, "COUNT_CAP", 1)
+    pages = [search_tenders(TenderSearch(per_page=1, page=n, sort="deadline")).items for n in (1, 2, 3)]
+    assert [p[0].id for p in pages] == [t.id for t in made]  # same deadlines: by id
+
+
+def test_page_order_is_the_same_below_and_above_the_count_cap(monkeypatch):
+    """Below the cap the page is sorted from the counted rows, above it read in index
+    order: both give the same pages."""
+    buyer = make_buyer(2)
+    made = []
+    for days in (40, 25, 30, 35):
+        made.append(published_tender(buyer, **_dates(days)))
+        clock.advance(timedelta(minutes=5))
+
+    def pages(sort: str) -> list[int]:
+        return [t.id for n in (1, 2) for t in search_tenders(TenderSearch(per_page=2, page=n, sort=sort)).items]
+
+    below = {sort: pages(sort) for sort in ("newest", "deadline")}
+    monkeypatch.setattr(queries, "COUNT_CAP", 1)
+    above = {sort: pages(sort) for sort in ("newest", "deadline")}
+    assert below == above
+    assert below["newest"] == [t.id for t in reversed(made)]
+    assert below["deadline"] == [made[1].id, made[2].id, made[3].id, made[0].id]
+
+
+def test_rare_combination_of_frequent_filters_is_found():
+    buyer = make_buyer(2)
+    services = [published_tender(buyer, title_zh=f"信息化系统运维{n}", category="services") for n in range(3)]
+    goods = published_tender(buyer, title_zh="系统集成设备", category="goods")
+    assert _ids(q="系统", category="goods") == {goods.id}
+    assert _ids(q="系统", category="services") == {t.id for t in services}
+    assert _ids(q="系统", category="works") == set()
+
+
+def test_longer_chinese_term_is_found_in_the_buyer_name_only():
+    buyer = _buyer("扬州市人民医院")
+    tender = published_tender(buyer, title_zh="空调采购", title_en="Air conditioners")
+    published_tender(make_buyer(2), title_zh="人民广场医院路灯", title_en="Street lights")  # bigrams, not the phrase
+    assert _ids(q="人民医院") == {tender.id}
+
+
+def test_a_draft_cancelled_before_publication_is_not_listed():
+    buyer = make_buyer(2)
+    never = draft_tender(buyer, title_zh="从未发布的项目")
+    svc.cancel(never, buyer.officer, "Not needed")
+    assert _ids() == set() and _ids(q="发布") == set() and _ids(status="cancelled") == set()
 
 
 def test_search_accepts_keyword_arguments():
@@ -239,24 +290,96 @@ def test_search_accepts_keyword_arguments():
     assert [t.id for t in search_tenders(q="办公").items] == [tender.id]
 
 
-def test_keyword_search_can_use_the_gin_index_on_postgres(postgres_only):
-    """The tsvector expression must be exactly the one of migration 0005's GIN index."""
-    import sqlalchemy as sa
+def test_results_carry_their_buyer():
+    buyer = _buyer("扬州市财政局")
+    published_tender(buyer)
+    [tender] = search_tenders(TenderSearch()).items
+    assert tender.buyer.id == buyer.org.id and tender.buyer.name_zh == "扬州市财政局"
 
+
+# --------------------------------------------------------------------------- buyer list
+
+
+def test_buyer_list_holds_buyers_with_published_tenders_only():
+    with_tender = _buyer("扬州市教育局")
+    only_draft = _buyer("扬州市民政局")
+    published_tender(with_tender)
+    draft_tender(only_draft)
+    assert [(b.id, b.name_zh) for b in queries.buyer_orgs()] == [(with_tender.org.id, "扬州市教育局")]
+
+
+def test_buyer_list_is_cached_and_dropped_when_a_tender_changes():
+    from core.db import db, unit_of_work
+    from procurement.models import Tender
+
+    first = _buyer("扬州市教育局")
+    published_tender(first)
+    assert [b.id for b in queries.buyer_orgs(max_age=60)] == [first.org.id]
+    second = _buyer("扬州市财政局")
+    theirs = published_tender(second)  # through the services: this process forgets the list
+    assert {b.id for b in queries.buyer_orgs(max_age=60)} == {first.org.id, second.org.id}
+    with unit_of_work():  # behind the services' back: the cache does not know
+        db.session.get(Tender, theirs.id).status = "draft"
+    assert {b.id for b in queries.buyer_orgs(max_age=60)} == {first.org.id, second.org.id}  # cached
+    assert {b.id for b in queries.buyer_orgs(max_age=0)} == {first.org.id}
+    draft_tender(first)  # creating a tender computes its tokens: the list is dropped
+    assert {b.id for b in queries.buyer_orgs(max_age=60)} == {first.org.id}
+    queries.forget_buyer_list()
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+def _migration_0005():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "migrations/versions/0005_procurement_bids_bonds_clarifications.py"
+    spec = importlib.util.spec_from_file_location("migration_0005", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_migration_and_test_setup_run_the_same_search_ddl():
+    migration = _migration_0005()
+    assert migration.SEARCH_VECTOR_DDL == queries.SEARCH_VECTOR_DDL
+    assert migration.SEARCH_VECTOR_DROP == queries.SEARCH_VECTOR_DROP
+
+
+def test_search_vector_follows_the_tokens_on_postgres(postgres_only):
+    from core.db import db, unit_of_work
+    from procurement.models import Tender
+
+    buyer = make_buyer(2)
+    tender = published_tender(buyer, title_zh="办公设备", title_en="Office equipment")
+
+    def vector() -> str:
+        return db.session.execute(sa.text("SELECT search_vector::text FROM tenders WHERE id = :id"),
+                                  {"id": tender.id}).scalar_one()
+
+    assert "'设备'" in vector() and "'equipment'" in vector() and ":" not in vector()  # no positions
+    with unit_of_work():
+        db.session.get(Tender, tender.id).search_tokens = "会议 tables"
+    assert vector() == "'tables' '会议'"
+    assert _ids(q="会议") == {tender.id} and _ids(q="设备") == set()
+
+
+def test_keyword_search_uses_the_gin_index_on_postgres(postgres_only):
+    """The search predicate is the one the GIN index of migration 0005 serves."""
     from core.db import db
     from procurement.models import Tender
 
     buyer = make_buyer(2)
     tender = published_tender(buyer)
     with db.engine.begin() as conn:
-        conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_tenders_search_tokens ON tenders "
-                             "USING gin (to_tsvector('simple', search_tokens))")
         conn.exec_driver_sql("ANALYZE tenders")  # earlier tests leave stale statistics behind
-    where = queries._filters(TenderSearch(q="办公 equip"), clock.now())
+    where = queries._keyword_clauses(query_terms("办公 equip"))
     stmt = sa.select(Tender.id).where(*where)
     sql = str(stmt.compile(db.engine, compile_kwargs={"literal_binds": True}))
     with db.engine.begin() as conn:
         conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
         plan = "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + sql))
         assert [row[0] for row in conn.exec_driver_sql(sql)] == [tender.id]
-    assert "ix_tenders_search_tokens" in plan
+    assert "Bitmap Index Scan on ix_tenders_search_vector" in plan
+    assert "to_tsvector" not in sql  # nothing computed per row
