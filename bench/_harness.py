@@ -57,6 +57,31 @@ def describe_machine() -> str:
     return f"{os.cpu_count()} CPUs, load average {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
+def cpu_seconds(groups: dict[str, str]) -> dict[str, float]:
+    """CPU seconds (user + system) so far of the processes whose command line contains
+    each group's marker ({group: marker}); Linux /proc, {} elsewhere. Taken before and
+    after a phase it says where a request's CPU goes (server workers, database backends)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    totals = dict.fromkeys(groups, 0.0)
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        for group, marker in groups.items():
+            if marker in cmdline:
+                fields = stat.rsplit(")", 1)[1].split()
+                totals[group] += (int(fields[11]) + int(fields[12])) / tick
+                break
+    return totals
+
+
 def percentiles(values: list[float], points=(50, 95, 99)) -> dict[int, float]:
     """Nearest-rank percentiles (values in any unit); NaN when empty."""
     if not values:

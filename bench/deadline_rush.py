@@ -2,7 +2,6 @@
 
     .venv/bin/python bench/deadline_rush.py [--quick] [--suppliers 100] [--rounds 5] [--pairs 2]
         [--attachment-kb 200] [--workers 8 --worker-class sync|gthread --threads 4] [--profile]
-        [--tender-lock as-is|no_key_update|share]
 
 Creates (and drops at the end, also on error) its own PostgreSQL database
 `canal_bench_rush`, migrated with `flask db upgrade`. Sets up, with the services: a buyer
@@ -22,7 +21,8 @@ every supplier sends `--rounds` requests one after the other:
 - bare:   the same body size to `POST /_bench/bare` (INSERT of the raw body + COMMIT).
 
 Printed: req/s and p50/p95/p99 of each, the sealed/bare ratios of throughput and p99,
-errors; then the tender is opened the way the opening does it (clock moved to the
+errors, the CPU milliseconds per request of the gunicorn processes, of the PostgreSQL
+backends of the bench database and of the load generator (Linux /proc); then the tender is opened the way the opening does it (clock moved to the
 opening time in this process, the custodians present their shares through
 procurement.services.opening) and every accepted bid (the last HTTP 2xx of each
 supplier) is looked up in the opening record: "accepted N, in the opening N, lost 0".
@@ -152,6 +152,12 @@ def build_world(app, suppliers: int) -> dict:
     return world
 
 
+def sa_url_database(url: str) -> str:
+    import sqlalchemy as sa
+
+    return sa.engine.make_url(url).database or ""
+
+
 # --------------------------------------------------------------------------- request bodies
 
 
@@ -236,11 +242,23 @@ def rush_load(base_url: str, world: dict, rounds: int, pairs: int, attachment_si
                 except ValueError:
                     accepted[who["org_id"]] = None
 
+    import resource
+
+    groups = {"server": base_url.split("//", 1)[-1]}  # gunicorn's command line has -b host:port
+    if world.get("db_name"):
+        groups["db"] = world["db_name"]  # PostgreSQL backends show their database in their title
+
+    def cpu() -> dict[str, float]:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return dict(h.cpu_seconds(groups), client=usage.ru_utime + usage.ru_stime)
+
     async def run_phase(session, kind: str) -> dict:
         phase = {"kind": kind, "lat": [], "status": {}, "samples": [], "elapsed": 0.0}
+        cpu0 = cpu()
         t0 = time.perf_counter()
         await asyncio.gather(*(supplier(session, i, kind, phase) for i in range(len(bidders))))
         phase["elapsed"] = time.perf_counter() - t0
+        phase["cpu"] = {k: v - cpu0.get(k, 0.0) for k, v in cpu().items()}
         return phase
 
     async def main() -> dict:
@@ -369,8 +387,10 @@ def profile_sealed_path(app, world: dict, attachment_size: int, count: int = 20)
 def report(results: dict, server: h.Server, suppliers: int, rounds: int) -> tuple[dict, bool]:
     by_kind: dict[str, dict] = {}
     for phase in results["phases"]:
-        agg = by_kind.setdefault(phase["kind"], {"lat": [], "status": {}, "elapsed": 0.0, "samples": []})
+        agg = by_kind.setdefault(phase["kind"], {"lat": [], "status": {}, "elapsed": 0.0, "samples": [], "cpu": {}})
         agg["lat"] += phase["lat"]
+        for k, v in phase.get("cpu", {}).items():
+            agg["cpu"][k] = agg["cpu"].get(k, 0.0) + v
         agg["elapsed"] += phase["elapsed"]
         for k, v in phase["status"].items():
             agg["status"][k] = agg["status"].get(k, 0) + v
@@ -390,6 +410,11 @@ def report(results: dict, server: h.Server, suppliers: int, rounds: int) -> tupl
           f"body {results['body_bytes'] / 1024:.0f} KB; phases: " + ", ".join(p["kind"] for p in results["phases"]))
     print("  per phase: " + ", ".join(f"{p['kind']} {len(p['lat']) / p['elapsed']:.0f}/s" for p in results["phases"]))
     print(h.table(rows, ["path", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"]))
+    for kind in ("bare", "sealed"):
+        agg = by_kind[kind]
+        if agg["cpu"] and agg["lat"]:
+            print(f"  CPU ms per {kind} request: " + ", ".join(
+                f"{k} {v / len(agg['lat']) * 1000:.1f}" for k, v in agg["cpu"].items()))
     for kind, agg in by_kind.items():
         for sample in agg["samples"][:3]:
             print(f"  ! {kind}: {sample}")
@@ -445,8 +470,6 @@ def main() -> int:
     parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--profile", action="store_true", help="cProfile the sealed path in-process afterwards")
-    parser.add_argument("--tender-lock", choices=["as-is", "no_key_update", "share"], default="as-is",
-                        help="EXPERIMENT: the lock submissions take on the tender row (see wsgi_bench.py)")
     parser.add_argument("--url", default=h.DEFAULT_PG_URL)
     args = parser.parse_args()
     suppliers = args.suppliers or (20 if args.quick else 100)
@@ -459,9 +482,7 @@ def main() -> int:
     with h.bench_database("rush", args.url) as url, h.bench_env(url) as env:
         app = h.make_app(url)
         world = build_world(app, suppliers)
-        if args.tender_lock != "as-is":
-            env = dict(env, BENCH_TENDER_LOCK=args.tender_lock)
-            print(f"  EXPERIMENT: submissions lock the tender row with {args.tender_lock} (not the code as is)")
+        world["db_name"] = sa_url_database(url)
         server = h.Server(env, workers=args.workers, worker_class=args.worker_class, threads=args.threads)
         with server:
             results = h.run_load(rush_load, server.base_url, world, rounds, pairs, size)

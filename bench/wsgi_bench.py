@@ -54,31 +54,6 @@ def pk(tender_id: int):
     return jsonify(dict(row))
 
 
-def _experiment_tender_lock(mode: str) -> None:
-    """BENCH EXPERIMENT ONLY (env BENCH_TENDER_LOCK, default off): change the row lock the
-    bid submission takes on the TENDER row, to measure a proposed fix of
-    procurement/services/bids.py without editing it. Bid rows keep FOR UPDATE.
-
-    - no_key_update: FOR NO KEY UPDATE (does not conflict with the FOR KEY SHARE lock the
-      foreign key check of the new bid's INSERT takes on the tender row: no deadlock);
-    - share: FOR SHARE (submissions do not wait for each other, the opening's FOR UPDATE
-      still waits for all of them; the same bidder's concurrent submissions would then
-      need their own lock, which this experiment does not add).
-    """
-    from procurement.models import Tender
-    from procurement.services import bids
-
-    def patched(stmt: sa.Select) -> sa.Select:
-        tables = {getattr(c, "table", None) for c in stmt.selected_columns}
-        if Tender.__table__ in tables:
-            return stmt.with_for_update(key_share=True) if mode == "no_key_update" else stmt.with_for_update(read=True)
-        return stmt.with_for_update()
-
-    if mode not in ("no_key_update", "share"):
-        raise ValueError(f"BENCH_TENDER_LOCK: unknown mode {mode!r}")
-    bids.for_update = patched
-
-
 def build_app(**extra):
     """The app as gunicorn serves it (`wsgi_bench:build_app()`); `extra` config overrides
     (the harness passes the database URL and pool size for its in-process copy)."""
@@ -95,8 +70,6 @@ def build_app(**extra):
     application.register_blueprint(bench_bp)
     # The bare insert is not a session-cookie request: no CSRF token (like a signed webhook).
     SIGNED_WEBHOOK_ENDPOINTS.add("_bench.bare")
-    if os.environ.get("BENCH_TENDER_LOCK"):
-        _experiment_tender_lock(os.environ["BENCH_TENDER_LOCK"])
     return application
 
 

@@ -23,6 +23,7 @@ from accounts.permissions import (
 from accounts.states import Role
 from core.db import db
 from core.errors import DomainError
+from core.forms import apply_errors
 from core.models.files import StoredFile
 from payments import bp
 from payments.forms import ConfirmTransferForm, PayForm, RejectTransferForm, TransferSearchForm
@@ -35,17 +36,6 @@ from payments.states import PAYMENT_STATUS_LABELS, PROVIDER_LABELS
 
 def _me():
     return current_user._get_current_object()  # type: ignore[attr-defined]
-
-
-def _apply_errors(form, exc: DomainError, rename: dict[str, str] | None = None) -> None:
-    shown = False
-    for name, messages in (exc.fields or {}).items():
-        field = getattr(form, (rename or {}).get(name, name), None)
-        if field is not None and hasattr(field, "errors"):
-            field.errors = list(field.errors or []) + list(messages)
-            shown = True
-    if not shown:
-        flash(exc.message, "danger")
 
 
 platform_finance_required = require_platform_role(Role.FINANCE)
@@ -139,7 +129,7 @@ def pay(payment_id: int):
         flash(exc.message, "danger")
     except DomainError as exc:
         if exc.fields:
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
             return _render_payment(db.session.get(Payment, payment_id), form, exc.status)
         flash(exc.message, "danger")
     else:
@@ -220,7 +210,7 @@ def finance_confirm(payment_id: int):
                 actor=_me(),
             )
         except DomainError as exc:
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
         else:
             flash(_("Transfer %(ref)s confirmed.", ref=payment.reference_code), "success")
             return redirect(url_for("payments.finance_transfers"), code=303)
@@ -236,7 +226,7 @@ def finance_reject(payment_id: int):
         try:
             transfer_svc.reject_transfer(payment.id, reason=form.reason.data, actor=_me())
         except DomainError as exc:
-            _apply_errors(form, exc)
+            apply_errors(form, exc)
         else:
             flash(_("Transfer %(ref)s rejected.", ref=payment.reference_code), "success")
             return redirect(url_for("payments.finance_transfers"), code=303)

@@ -347,6 +347,19 @@ def _create(spec: Spec, buyer: BuyerSide, *, deadline: datetime, opening: dateti
     return tender
 
 
+def _published(spec: Spec, buyer: BuyerSide, *, at: datetime, deadline: datetime,
+               enquiry_end: datetime | None = None) -> tuple[Any, list[dict]]:
+    """Create and publish the tender at `at` (opening an hour after the deadline); its
+    custodians collect their shares an hour after that."""
+    with _at(at):
+        tender = _create(spec, buyer, deadline=deadline, opening=deadline + timedelta(hours=1),
+                         enquiry_end=enquiry_end)
+        tender = _publish(tender, buyer)
+    with _at(at + timedelta(hours=1)):
+        shares = _collect(tender, buyer)
+    return tender, shares
+
+
 def _publish(tender, buyer: BuyerSide):
     from procurement.services import tenders as tender_svc
 
@@ -467,12 +480,7 @@ def _build_enquiries(ctx: Context, spec: Spec) -> Built:
     from procurement.services import clarifications
 
     deadline = ctx.days(25)
-    with _at(ctx.days(-3)):
-        tender = _create(spec, ctx.edu, deadline=deadline, opening=deadline + timedelta(hours=1),
-                         enquiry_end=ctx.days(7))
-        tender = _publish(tender, ctx.edu)
-    with _at(ctx.days(-3, 1)):
-        shares = _collect(tender, ctx.edu)
+    tender, shares = _published(spec, ctx.edu, at=ctx.days(-3), deadline=deadline, enquiry_end=ctx.days(7))
     with _at(ctx.days(-2)):
         asked = clarifications.ask(
             tender, ctx.canalit.user, ctx.canalit.org,
@@ -499,11 +507,7 @@ def _build_tendering(ctx: Context, spec: Spec) -> Built:
     from procurement.services import amendments
 
     deadline = ctx.days(14)
-    with _at(ctx.days(-10)):
-        tender = _create(spec, ctx.health, deadline=deadline, opening=deadline + timedelta(hours=1))
-        tender = _publish(tender, ctx.health)
-    with _at(ctx.days(-10, 1)):
-        shares = _collect(tender, ctx.health)
+    tender, shares = _published(spec, ctx.health, at=ctx.days(-10), deadline=deadline)
     with _at(ctx.days(-8)):
         extra = _stored_pdf("supplementary-notice.pdf", "Supplementary notice (amendment 2)",
                             ["The delivery schedule of annex 3 is clarified: three batches, 30 days apart."],
@@ -553,12 +557,7 @@ def _build_opened(ctx: Context, spec: Spec) -> Built:
     from procurement.services import bonds
 
     deadline = ctx.days(-35)
-    with _at(ctx.days(-60)):
-        tender = _create(spec, ctx.edu, deadline=deadline, opening=deadline + timedelta(hours=1),
-                         enquiry_end=ctx.days(-50))
-        tender = _publish(tender, ctx.edu)
-    with _at(ctx.days(-60, 1)):
-        shares = _collect(tender, ctx.edu)
+    tender, shares = _published(spec, ctx.edu, at=ctx.days(-60), deadline=deadline, enquiry_end=ctx.days(-50))
     lot = tender.lots[0]
     with _at(ctx.days(-45)):
         _confirmed_transfer(tender, lot, ctx.canalit, ctx.finance, confirm_at=ctx.days(-44))
@@ -581,11 +580,7 @@ def _build_unsuccessful_lot(ctx: Context, spec: Spec) -> Built:
     from procurement.services import bonds
 
     deadline = ctx.days(-25)
-    with _at(ctx.days(-50)):
-        tender = _create(spec, ctx.health, deadline=deadline, opening=deadline + timedelta(hours=1))
-        tender = _publish(tender, ctx.health)
-    with _at(ctx.days(-50, 1)):
-        shares = _collect(tender, ctx.health)
+    tender, shares = _published(spec, ctx.health, at=ctx.days(-50), deadline=deadline)
     scanners, monitors = tender.lots
     with _at(ctx.days(-40)):
         bond = _guarantee(tender, monitors, ctx.runyang, number="JSB-BH-2026-0158",
@@ -607,11 +602,7 @@ def _build_cancelled(ctx: Context, spec: Spec) -> Built:
     from procurement.services import tenders as tender_svc
 
     deadline = ctx.days(10)
-    with _at(ctx.days(-20)):
-        tender = _create(spec, ctx.health, deadline=deadline, opening=deadline + timedelta(hours=1))
-        tender = _publish(tender, ctx.health)
-    with _at(ctx.days(-20, 1)):
-        shares = _collect(tender, ctx.health)
+    tender, shares = _published(spec, ctx.health, at=ctx.days(-20), deadline=deadline)
     lot = tender.lots[0]
     with _at(ctx.days(-18)):
         _confirmed_transfer(tender, lot, ctx.runyang, ctx.finance, confirm_at=ctx.days(-17))

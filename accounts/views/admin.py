@@ -24,6 +24,7 @@ from accounts.states import (
 )
 from core.db import db
 from core.errors import DomainError
+from core.forms import apply_errors
 
 staff_required = require_platform_role(Role.PLATFORM_ADMIN, Role.AUDITOR)
 admin_required = require_platform_role(Role.PLATFORM_ADMIN)
@@ -135,8 +136,6 @@ def admin_org_credit(org_id: int):
     try:
         orgs_svc.set_credit_status(org, _actor(), form.status.data, form.reason.data, form.until.data)
     except DomainError as exc:
-        from accounts.views.orgs import apply_errors
-
         apply_errors(form, exc)
         return _detail(org, credit_form=form, status=exc.status)
     flash(_("Credit status of %(name)s saved.", name=org.name_zh), "success")

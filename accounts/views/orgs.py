@@ -29,22 +29,11 @@ from accounts.states import ROLE_LABELS, Role
 from core.db import db
 from core.errors import DomainError
 from core.extensions import limiter
+from core.forms import apply_errors
 
 
 def _me():
     return current_user._get_current_object() if current_user.is_authenticated else None  # type: ignore[attr-defined]
-
-
-def apply_errors(form, exc: DomainError) -> None:
-    """Put a service's field errors on the form's fields; flash what no field shows."""
-    shown = False
-    for name, messages in (exc.fields or {}).items():
-        field = getattr(form, name, None)
-        if field is not None and hasattr(field, "errors"):
-            field.errors = list(field.errors or []) + list(messages)
-            shown = True
-    if not shown:
-        flash(exc.message, "danger")
 
 
 def _safe_next(default: str) -> str:

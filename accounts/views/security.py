@@ -27,6 +27,7 @@ from accounts.services import twofactor
 from core.clock import LOCAL_TZ
 from core.errors import DomainError
 from core.extensions import limiter
+from core.forms import apply_errors
 
 SETUP_SECRET_KEY = "totp_setup_secret"  # noqa: S105 - a session key name
 
@@ -52,16 +53,6 @@ def _security_page(**forms):
     return render_template("accounts/security.html", title=_("Account security"), **context)
 
 
-def _apply_errors(form, exc: DomainError, default_field: str) -> None:
-    placed = False
-    for name, messages in exc.fields.items():
-        if name in form._fields:
-            form[name].errors = list(form[name].errors) + list(messages)
-            placed = True
-    if not placed:
-        form[default_field].errors = list(form[default_field].errors) + [exc.message]
-
-
 @bp.get("/security")
 @login_required
 def security():
@@ -81,7 +72,7 @@ def change_password():
                     _user(), form.current_password.data, form.new_password.data, keep_session_hash=current_session_hash()
                 )
             except DomainError as exc:
-                _apply_errors(form, exc, "new_password")
+                apply_errors(form, exc, default_field="new_password")
             else:
                 flash(_("Your password has been changed. Your other sessions were signed out."), "success")
                 return redirect(url_for("accounts.security"), code=303)
@@ -96,7 +87,7 @@ def change_email():
         try:
             auth_service.change_email(_user(), form.password.data, form.email.data)
         except DomainError as exc:
-            _apply_errors(form, exc, "email")
+            apply_errors(form, exc, default_field="email")
         else:
             flash(_("Your sign-in email has been changed."), "success")
             return redirect(url_for("accounts.security"), code=303)
@@ -144,7 +135,7 @@ def twofa_disable():
         try:
             twofactor.disable_two_factor(_user(), form.password.data, form.code.data)
         except DomainError as exc:
-            _apply_errors(form, exc, "code")
+            apply_errors(form, exc, default_field="code")
             status = exc.status
         else:
             flash(_("Two-factor authentication is off."), "warning")
@@ -160,7 +151,7 @@ def recovery_codes():
         try:
             codes = twofactor.regenerate_recovery_codes(_user(), form.password.data)
         except DomainError as exc:
-            _apply_errors(form, exc, "password")
+            apply_errors(form, exc, default_field="password")
         else:
             return render_template("accounts/recovery_codes.html", codes=codes, title=_("Recovery codes"))
     return _security_page(codes_form=form), 422
@@ -245,7 +236,7 @@ def tokens():
             try:
                 _token, raw = token_service.create_token(user, form.org_id.data, form.name.data, expires)
             except DomainError as exc:
-                _apply_errors(form, exc, "name")
+                apply_errors(form, exc, default_field="name")
                 return _tokens_page(form, status=exc.status)
             flash(_("Copy the token now. It will not be shown again."), "warning")
             return _tokens_page(_token_form(user, blank=True), new_token=raw)

@@ -136,8 +136,10 @@ def _own_bid(bid_id: int, org_id: int, tender_id: int | None = None) -> Bid:
     return bid
 
 
-def _out(bid: Bid) -> Bid:
-    bid.live_parts = svc.live_parts(bid)  # type: ignore[attr-defined]
+def _out(bid: Bid, parts: list | None = None) -> Bid:
+    """The bid as BidSchema dumps it; `parts`: its live parts when the caller has them."""
+    bid.live_parts = (svc.live_parts(bid, ciphertext=False)  # type: ignore[attr-defined]
+                      if parts is None else parts)
     bid.receipt_url = (url_for("procurement_bids_api.get_receipt", bid_id=bid.id)  # type: ignore[attr-defined]
                        if bid.receipt else None)
     return bid
@@ -185,7 +187,8 @@ def submit_bid(data: dict[str, Any], tender_id: int):
     bid = svc.submit_complete_bid(tender, user, org, prices=prices, answers=data.get("answers"),
                                   attachments=_decode_attachments(data.get("attachments") or []))
     location = url_for("procurement_bids_api.get_bid", tender_id=tender.id, bid_id=bid.id)
-    return _out(bid), 201, {"Location": location}
+    # the parts the service just sealed and inserted (loaded on the bid: no query, no ciphertext read)
+    return _out(bid, [p for p in bid.parts if p.removed_at is None]), 201, {"Location": location}
 
 
 @blp.route("/tenders/<int:tender_id>/bids", methods=["GET"])

@@ -92,27 +92,17 @@ def _actor(user: User, tender: Tender) -> audit.Actor:
     return audit.user_actor(user.id, tender.buyer_org_id, user.email)
 
 
-def amend(
-    tender: Tender,
-    officer: User,
-    reason: str,
-    *,
-    submission_deadline: datetime | None = None,
-    opening_time: datetime | None = None,
-    enquiry_end: datetime | None = None,
-    add_documents: Iterable[tuple[StoredFile, str]] = (),
-    remove_document_ids: Iterable[int] = (),
-    material: bool = False,
-) -> TenderAmendment:
-    """Publish an amendment of `tender` (one unit of work). Returns the amendment."""
+def amend(tender: Tender, officer: User, reason: str, **changes: Any) -> TenderAmendment:
+    """Publish an amendment of `tender` (one unit of work). Returns the amendment.
+
+    `changes` are the keywords of `apply_amendment` (submission_deadline, opening_time,
+    enquiry_end, add_documents, remove_document_ids, material)."""
+    if "question_id" in changes:
+        raise TypeError("amend() takes no question_id: answers amend through clarifications.answer")
     _require_officer(officer, tender.buyer_org_id)
     with unit_of_work():
         locked = db.session.scalars(for_update(sa.select(Tender).where(Tender.id == tender.id))).one()
-        amendment = apply_amendment(
-            locked, officer, reason, submission_deadline=submission_deadline, opening_time=opening_time,
-            enquiry_end=enquiry_end, add_documents=add_documents, remove_document_ids=remove_document_ids,
-            material=material,
-        )
+        amendment = apply_amendment(locked, officer, reason, **changes)
     db.session.refresh(tender)
     return amendment
 

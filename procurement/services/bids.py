@@ -6,10 +6,15 @@ key the moment it arrives (`procurement.sealing.seal`, associated data `part_aad
 only ciphertext and its SHA-256 reach the database; the plaintext is never written to
 the file store, a log, a temporary file or the audit trail.
 
-Submission locks the tender row, then checks the deadline with the server clock (the
-opening service locks the same row, so a racing submission is either in the opening
-or refused), supersedes the bidder's previous submission (its ciphertext is kept) and
-stores a receipt signed with the platform key.
+Submission takes a SHARE lock on the tender row, then checks the deadline with the
+server clock: the opening takes FOR UPDATE on the same row, so a racing submission is
+either in the opening or refused, while concurrent submissions (a deadline rush) go
+side by side; nothing in a submission updates the tender row (that would turn the shared
+lock into a deadlock). One bidder's submissions and withdrawals on one tender are
+serialized by a transaction advisory lock (PostgreSQL; SQLite serializes writers). A
+submission supersedes the bidder's previous one (its ciphertext is kept) and stores a
+receipt signed with the platform key. Ciphertext is written once and never loaded back
+by these services (receipt sizes and hashes come from the sealing or the database).
 
 Confidentiality before the opening: drafts, parts and bids are visible only to the
 bidder's own organization. Audit entries of bid commands are made by the system actor
@@ -19,6 +24,7 @@ audit log shows neither who bid on which tender nor how many did until the openi
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +32,8 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
+from sqlalchemy.orm import defer
+from sqlalchemy.orm.attributes import set_committed_value
 
 from accounts.models import Membership, Organization, User
 from accounts.states import OrgKind, Role
@@ -65,6 +73,7 @@ __all__ = [
     "lot_bond_ok",
     "part_aad",
     "remove_part",
+    "sealed_size",
     "start_bid",
     "submit",
     "submit_complete_bid",
@@ -103,13 +112,30 @@ def current_bids(tender: Tender) -> list[Bid]:
     )
 
 
-def live_parts(bid: Bid) -> list[BidPart]:
-    """The parts of a bid that were not removed from the draft, in upload order."""
-    return list(
-        db.session.scalars(
-            sa.select(BidPart).where(BidPart.bid_id == bid.id, BidPart.removed_at.is_(None)).order_by(BidPart.seq)
-        )
-    )
+def live_parts(bid: Bid, *, ciphertext: bool = True) -> list[BidPart]:
+    """The parts of a bid that were not removed from the draft, in upload order.
+
+    `ciphertext=False`: the sealed bytes are not loaded (deferred; the services and the
+    API never need them: sizes and hashes are columns, see `sealed_size`)."""
+    stmt = sa.select(BidPart).where(BidPart.bid_id == bid.id, BidPart.removed_at.is_(None)).order_by(BidPart.seq)
+    if not ciphertext:
+        stmt = stmt.options(defer(BidPart.ciphertext))
+    return list(db.session.scalars(stmt))
+
+
+def sealed_size(part: BidPart) -> int:
+    """The byte size of a part's stored ciphertext without loading it: the plaintext size
+    plus the fixed sealing overhead (every part is sealed by `sealing.seal`)."""
+    return int(part.size or 0) + sealing.OVERHEAD
+
+
+def _live_parts_with_sizes(bid: Bid) -> list[tuple[BidPart, int]]:
+    """The live parts and the byte length of their stored ciphertext (not loaded)."""
+    rows = db.session.execute(
+        sa.select(BidPart, sa.func.length(BidPart.ciphertext)).options(defer(BidPart.ciphertext))
+        .where(BidPart.bid_id == bid.id, BidPart.removed_at.is_(None)).order_by(BidPart.seq)
+    ).all()
+    return [(part, int(size or 0)) for part, size in rows]
 
 
 def draft_of(tender: Tender, org_id: int) -> Bid | None:
@@ -152,11 +178,14 @@ def _refuse(code: str, message: str, field_name: str | None = None) -> Validatio
 def _require_bidder(user: User | None, org_id: int) -> None:
     if user is None:
         raise PermissionDenied()
-    membership = db.session.scalar(
-        sa.select(Membership).where(
-            Membership.user_id == user.id, Membership.org_id == org_id, Membership.active.is_(True)
+    if "memberships" not in sa.inspect(user).unloaded:  # loaded this request (current_org): no query
+        membership = next((m for m in user.memberships if m.org_id == org_id and m.active), None)
+    else:
+        membership = db.session.scalar(
+            sa.select(Membership).where(
+                Membership.user_id == user.id, Membership.org_id == org_id, Membership.active.is_(True)
+            )
         )
-    )
     if membership is None or not membership.has_role(Role.BIDDER):
         raise PermissionDenied(_("Only a bidder of the supplier organization may do this."))
 
@@ -209,6 +238,151 @@ def _check_submitting(tender: Tender, now) -> None:
     if status != TenderStatus.TENDERING:
         raise InvalidTransition(_("The submission deadline has passed: nothing is accepted any more."),
                                 code="deadline_passed")
+
+
+def _lock_tender_shared(tender_id: int) -> Tender:
+    """Inside a unit of work: the tender row with a SHARE lock, its columns re-read.
+
+    Concurrent submissions and withdrawals share the lock; the opening's FOR UPDATE waits
+    for every one in flight (and they wait for it), so a submission is either in the
+    opening or sees the opened tender. The caller must not update the tender row."""
+    return db.session.scalars(
+        sa.select(Tender).where(Tender.id == tender_id).with_for_update(read=True)
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+def _lock_bidder(tender_id: int, org_id: int) -> None:
+    """Inside a unit of work: serialize one bidder's submissions and withdrawals on one
+    tender (so at most one bid is current). PostgreSQL: a transaction advisory lock;
+    SQLite already serializes writers."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.sha256(f"canal-bid:{tender_id}:{org_id}".encode()).digest()
+    db.session.execute(sa.select(sa.func.pg_advisory_xact_lock(int.from_bytes(digest[:8], "big", signed=True))))
+
+
+def _supersede_previous(tender_id: int, org_id: int, except_id: int | None = None) -> list[int]:
+    """Mark the bidder's current submission(s) superseded (one UPDATE, the rows locked by
+    it; under _lock_bidder); returns their ids."""
+    stmt = (sa.update(Bid)
+            .where(Bid.tender_id == tender_id, Bid.bidder_org_id == org_id, Bid.status == BidStatus.SUBMITTED.value)
+            .values(status=BidStatus.SUPERSEDED.value)
+            .returning(Bid.id)
+            .execution_options(synchronize_session=False))
+    if except_id is not None:
+        stmt = stmt.where(Bid.id != except_id)
+    ids = sorted(db.session.scalars(stmt))
+    for old_id in ids:  # objects of this session see the new status without a reload
+        old = db.session.identity_map.get(sa.inspect(Bid).identity_key_from_primary_key((old_id,)))
+        if old is not None:
+            set_committed_value(old, "status", BidStatus.SUPERSEDED.value)
+    return ids
+
+
+def _lock_bidder_and_new_bid_id(tender_id: int, org_id: int) -> int | None:
+    """`_lock_bidder`, and on PostgreSQL the next bid id from its sequence in the same
+    statement, so the bid and its parts (whose associated data hold the bid id) go in
+    one flush; None elsewhere (the bid is inserted first)."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return None
+    digest = hashlib.sha256(f"canal-bid:{tender_id}:{org_id}".encode()).digest()
+    row = db.session.execute(sa.select(
+        sa.func.pg_advisory_xact_lock(int.from_bytes(digest[:8], "big", signed=True)),
+        sa.func.nextval(sa.func.pg_get_serial_sequence("tender_bids", "id")),
+    )).one()
+    return int(row[1])
+
+
+@dataclass
+class _LotState:
+    id: int
+    number: int
+    bond_amount: int
+
+
+@dataclass
+class _TenderState:
+    """The tender columns a one-call submission checks, read under the SHARE lock (it
+    stands in for the Tender where only these are read: the deadline rules, the bond
+    check, the sealed audit entry)."""
+
+    id: int
+    status: str
+    method: str
+    enquiry_end: Any
+    submission_deadline: Any
+    public_key: bytes | None
+    version: int
+    lots: dict[int, _LotState] = field(default_factory=dict)  # active lots by id
+    criteria: set[int] = field(default_factory=set)
+
+
+def _lock_tender_state(tender_id: int) -> _TenderState:
+    """Inside a unit of work: the tender row locked FOR SHARE (as `_lock_tender_shared`,
+    only the columns checked), then, in a second statement (so a fresh snapshot, taken
+    after the lock: an amendment that changed the lots has committed or waits), its
+    active lots and its criteria ids."""
+    row = db.session.execute(
+        sa.select(Tender.id, Tender.status, Tender.method, Tender.enquiry_end, Tender.submission_deadline,
+                  Tender.public_key, Tender.version)
+        .where(Tender.id == tender_id).with_for_update(read=True)
+    ).one_or_none()
+    if row is None:
+        raise NotFound()
+    state = _TenderState(*row)
+    lots = sa.select(sa.literal("lot").label("kind"), Lot.id, Lot.number, Lot.bond_amount).where(
+        Lot.tender_id == tender_id, Lot.status == LotStatus.ACTIVE.value)
+    criteria = sa.select(sa.literal("criterion").label("kind"), Criterion.id, sa.null(), sa.null()).where(
+        Criterion.tender_id == tender_id)
+    for kind, item_id, number, bond in db.session.execute(sa.union_all(lots, criteria)):
+        if kind == "lot":
+            state.lots[item_id] = _LotState(item_id, number, bond or 0)
+        else:
+            state.criteria.add(item_id)
+    return state
+
+
+def _clean_answers(criteria: set[int], answers: Any) -> dict[str, str]:
+    """{criterion id: stripped text} for the tender's criteria, or a ValidationError."""
+    if not isinstance(answers, dict):
+        raise _refuse("invalid_answers", _("The answers are not valid."), "answers")
+    clean: dict[str, str] = {}
+    for key, text in answers.items():
+        try:
+            criterion_id = int(key)
+        except (TypeError, ValueError):
+            criterion_id = -1
+        if criterion_id not in criteria:
+            raise _refuse("unknown_criterion", _("An answer refers to a criterion of another tender."), "answers")
+        if not isinstance(text, str):
+            raise _refuse("invalid_answers", _("The answers are not valid."), "answers")
+        text = text.strip()
+        if len(text) > MAX_ANSWER_CHARS:
+            raise _refuse("answer_too_long", _("Each answer may have at most %(n)s characters.",
+                                               n=MAX_ANSWER_CHARS), "answers")
+        if text:
+            clean[str(criterion_id)] = text
+    if not clean:
+        raise _refuse("no_answers", _("Write at least one answer."), "answers")
+    return clean
+
+
+def _criteria_ids(tender_id: int) -> set[int]:
+    return set(db.session.scalars(sa.select(Criterion.id).where(Criterion.tender_id == tender_id)))
+
+
+def _price_plaintext(lot_id: int, price_fen: int) -> bytes:
+    return _pad(json.dumps({"lot_id": lot_id, "price": price_fen}, separators=(",", ":")).encode(), PRICE_PAD)
+
+
+def _answers_plaintext(clean: dict[str, str]) -> bytes:
+    return _pad(json.dumps({"answers": clean}, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+                ANSWERS_BLOCK)
+
+
+def _valid_price(price_fen: Any) -> bool:
+    return isinstance(price_fen, int) and not isinstance(price_fen, bool) and 0 < price_fen < MAX_PRICE_FEN
 
 
 def _bond_fallback(tender: Tender, lot: Lot, org_id: int) -> bool:
@@ -301,7 +475,7 @@ def start_bid(tender: Tender, user: User, org: Organization, lot_ids: Any) -> Bi
                 raise InvalidTransition(_("Only a draft bid can be changed."), code="not_draft")
             bid.lot_ids = lots
             now = clock.now()
-            for part in live_parts(bid):
+            for part in live_parts(bid, ciphertext=False):
                 if part.kind == BidPartKind.PRICE and part.lot_id not in lots:
                     part.removed_at = now
             _audit("bid.lots_changed", tender, bid, user, {"lots": lots})
@@ -341,7 +515,7 @@ def _pad(data: bytes, block: int) -> bytes:
 
 def add_price(bid: Bid, user: User, lot_id: Any, price_fen: Any) -> BidPart:
     """Seal the price (integer fen) of one lot of the draft; a new price replaces the old."""
-    if not isinstance(price_fen, int) or isinstance(price_fen, bool) or not 0 < price_fen < MAX_PRICE_FEN:
+    if not _valid_price(price_fen):
         raise _refuse("invalid_price", _("Enter a price above zero."), "price")
     with unit_of_work():
         bid, tender = _lock_draft(bid, user)
@@ -353,10 +527,10 @@ def add_price(bid: Bid, user: User, lot_id: Any, price_fen: Any) -> BidPart:
         if lot is None or lot_id not in (bid.lot_ids or []):
             raise _refuse("lot_not_in_bid", _("Choose this lot for your bid before pricing it."), "lot_id")
         now = clock.now()
-        for part in live_parts(bid):
+        for part in live_parts(bid, ciphertext=False):
             if part.kind == BidPartKind.PRICE and part.lot_id == lot.id:
                 part.removed_at = now
-        plaintext = _pad(json.dumps({"lot_id": lot.id, "price": price_fen}, separators=(",", ":")).encode(), PRICE_PAD)
+        plaintext = _price_plaintext(lot.id, price_fen)
         part = _seal_part(bid, tender, BidPartKind.PRICE, f"price-lot-{lot.number}", plaintext, lot_id=lot.id)
         _audit("bid.part_added", tender, bid, user, {"part": part.seq, "kind": part.kind})
     return part
@@ -368,31 +542,12 @@ def add_answers(bid: Bid, user: User, answers: Any) -> BidPart:
         raise _refuse("invalid_answers", _("The answers are not valid."), "answers")
     with unit_of_work():
         bid, tender = _lock_draft(bid, user)
-        criteria = {c.id for c in db.session.scalars(sa.select(Criterion).where(Criterion.tender_id == tender.id))}
-        clean: dict[str, str] = {}
-        for key, text in answers.items():
-            try:
-                criterion_id = int(key)
-            except (TypeError, ValueError):
-                criterion_id = -1
-            if criterion_id not in criteria:
-                raise _refuse("unknown_criterion", _("An answer refers to a criterion of another tender."), "answers")
-            if not isinstance(text, str):
-                raise _refuse("invalid_answers", _("The answers are not valid."), "answers")
-            text = text.strip()
-            if len(text) > MAX_ANSWER_CHARS:
-                raise _refuse("answer_too_long", _("Each answer may have at most %(n)s characters.",
-                                                   n=MAX_ANSWER_CHARS), "answers")
-            if text:
-                clean[str(criterion_id)] = text
-        if not clean:
-            raise _refuse("no_answers", _("Write at least one answer."), "answers")
+        clean = _clean_answers(_criteria_ids(tender.id), answers)
         now = clock.now()
-        for part in live_parts(bid):
+        for part in live_parts(bid, ciphertext=False):
             if part.kind == BidPartKind.ANSWERS:
                 part.removed_at = now
-        plaintext = _pad(json.dumps({"answers": clean}, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
-                         ANSWERS_BLOCK)
+        plaintext = _answers_plaintext(clean)
         del clean
         part = _seal_part(bid, tender, BidPartKind.ANSWERS, "answers", plaintext)
         _audit("bid.part_added", tender, bid, user, {"part": part.seq, "kind": part.kind})
@@ -405,7 +560,7 @@ def add_attachment(bid: Bid, user: User, filename: str, data: Any) -> BidPart:
     upload = check_upload(data, filename=filename or "", allowed=ATTACHMENT_TYPES, max_bytes=attachment_max_bytes())
     with unit_of_work():
         bid, tender = _lock_draft(bid, user)
-        count = sum(1 for p in live_parts(bid) if p.kind == BidPartKind.ATTACHMENT)
+        count = sum(1 for p in live_parts(bid, ciphertext=False) if p.kind == BidPartKind.ATTACHMENT)
         if count >= MAX_ATTACHMENTS:
             raise _refuse("too_many_attachments", _("A bid may have at most %(n)s attachments.", n=MAX_ATTACHMENTS),
                           "file")
@@ -429,29 +584,35 @@ def remove_part(bid: Bid, user: User, part_id: Any) -> BidPart:
 # --------------------------------------------------------------------------- submission
 
 
+def _check_key_ready(tender: Tender) -> None:
+    if not tender.public_key:
+        raise InvalidTransition(_("This tender's sealing key is not ready yet; try again later."),
+                                code="tender_key_missing")
+
+
 def submit(bid: Bid, user: User) -> Bid:
-    """Submit a draft: every rule is checked under the tender row lock with the server
-    time; the bidder's previous submission is superseded; a signed receipt is stored."""
+    """Submit a draft: every rule is checked under the tender row's SHARE lock with the
+    server time; the bidder's previous submission is superseded; a signed receipt is stored."""
     _require_bidder(user, bid.bidder_org_id)
     with unit_of_work():
-        tender = db.session.scalars(for_update(sa.select(Tender).where(Tender.id == bid.tender_id))).one()
-        db.session.refresh(tender)
-        now = clock.now()  # after the lock: the opening holds the same lock
+        tender = _lock_tender_shared(bid.tender_id)
+        db.session.expire(tender, ["lots"])  # read after the lock, like the columns
+        now = clock.now()  # after the lock: the opening takes FOR UPDATE on the same row
         _check_submitting(tender, now)
-        bid = db.session.scalars(for_update(sa.select(Bid).where(Bid.id == bid.id))).one()
+        _lock_bidder(tender.id, bid.bidder_org_id)
+        bid = db.session.scalars(for_update(sa.select(Bid).where(Bid.id == bid.id))
+                                 .execution_options(populate_existing=True)).one()
         if bid.status != BidStatus.DRAFT:
             raise InvalidTransition(_("This bid has already been submitted or withdrawn."), code="not_draft")
         org = db.session.get(Organization, bid.bidder_org_id)
         _check_eligible(tender, org)
-        if not tender.public_key:
-            raise InvalidTransition(_("This tender's sealing key is not ready yet; try again later."),
-                                    code="tender_key_missing")
+        _check_key_ready(tender)
         lots = _lots_by_id(tender)
         lot_ids = [i for i in (bid.lot_ids or []) if i in lots]
         if not lot_ids or len(lot_ids) != len(bid.lot_ids or []):
             raise _refuse("no_lots", _("Choose at least one lot to bid on."), "lots")
-        parts = live_parts(bid)
-        priced = {p.lot_id for p in parts if p.kind == BidPartKind.PRICE}
+        sized = _live_parts_with_sizes(bid)
+        priced = {p.lot_id for p, _size in sized if p.kind == BidPartKind.PRICE}
         for lot_id in lot_ids:
             lot = lots[lot_id]
             if lot_id not in priced:
@@ -459,13 +620,9 @@ def submit(bid: Bid, user: User) -> Bid:
             if not lot_bond_ok(tender, lot, org.id):
                 raise _refuse("bond_missing", _("Lot %(n)s requires a bid bond: lodge it before submitting.",
                                                 n=lot.number), "bond")
-        previous = db.session.scalars(for_update(
-            sa.select(Bid).where(Bid.tender_id == tender.id, Bid.bidder_org_id == org.id,
-                                 Bid.status == BidStatus.SUBMITTED.value)
-        )).all()
-        for old in previous:
-            old.status = BidStatus.SUPERSEDED.value
-            bid.supersedes_id = old.id
+        previous = _supersede_previous(tender.id, org.id, except_id=bid.id)
+        if previous:
+            bid.supersedes_id = previous[-1]
         if not can_transition_bid(bid.status, BidStatus.SUBMITTED):  # pragma: no cover - checked above
             raise InvalidTransition()
         bid.status = BidStatus.SUBMITTED.value
@@ -473,9 +630,9 @@ def submit(bid: Bid, user: User) -> Bid:
         bid.tender_version = tender.version
         bid.needs_resubmission = False
         bid.receipt = sealing.make_receipt(
-            tender.id, org.id, lot_ids, now, [(p.name, p.ciphertext_sha256, len(p.ciphertext or b"")) for p in parts]
+            tender.id, org.id, lot_ids, now, [(p.name, p.ciphertext_sha256, size) for p, size in sized]
         )
-        _audit("bid.submitted", tender, bid, user, {"parts": len(parts), "replaced": [b.id for b in previous]})
+        _audit("bid.submitted", tender, bid, user, {"parts": len(sized), "replaced": previous})
     return bid
 
 
@@ -483,11 +640,12 @@ def withdraw(bid: Bid, user: User) -> Bid:
     """Withdraw a submitted bid before the deadline (kept, marked withdrawn)."""
     _require_bidder(user, bid.bidder_org_id)
     with unit_of_work():
-        tender = db.session.scalars(for_update(sa.select(Tender).where(Tender.id == bid.tender_id))).one()
-        db.session.refresh(tender)
+        tender = _lock_tender_shared(bid.tender_id)
         now = clock.now()
         _check_submitting(tender, now)
-        bid = db.session.scalars(for_update(sa.select(Bid).where(Bid.id == bid.id))).one()
+        _lock_bidder(tender.id, bid.bidder_org_id)
+        bid = db.session.scalars(for_update(sa.select(Bid).where(Bid.id == bid.id))
+                                 .execution_options(populate_existing=True)).one()
         if bid.status != BidStatus.SUBMITTED or not can_transition_bid(bid.status, BidStatus.WITHDRAWN):
             raise InvalidTransition(_("Only a submitted bid can be withdrawn."), code="not_submitted")
         bid.status = BidStatus.WITHDRAWN.value
@@ -506,21 +664,85 @@ def submit_complete_bid(tender: Tender, user: User, org: Organization, *, prices
                         answers: dict | None = None, attachments: list[Attachment] | None = None) -> Bid:
     """Create, fill and submit a bid in one unit of work (the API): all or nothing.
 
+    The lean path of a deadline rush: membership and eligibility are checked once, the
+    uploads are checked before any lock, then under the tender's SHARE lock (deadline by
+    the server clock after it) every part is sealed in memory, the bid and its parts are
+    inserted, the previous submission superseded and ONE sealed audit entry (listing the
+    parts) written. Ciphertext is never read back; the receipt's hashes and sizes are those
+    of the sealed bytes stored. The returned bid has its parts loaded (`bid.parts`).
+
     A draft the organization is preparing on the pages is left alone."""
     _require_bidder(user, org.id)
     _check_eligible(tender, org)
-    _check_drafting(tender)
-    lot_ids = _clean_lot_ids(tender, list(prices))
+    for price in (prices or {}).values():
+        if not _valid_price(price):
+            raise _refuse("invalid_price", _("Enter a price above zero."), "price")
+    if answers is not None and not isinstance(answers, dict):
+        raise _refuse("invalid_answers", _("The answers are not valid."), "answers")
+    attachments = list(attachments or [])
+    if len(attachments) > MAX_ATTACHMENTS:
+        raise _refuse("too_many_attachments", _("A bid may have at most %(n)s attachments.", n=MAX_ATTACHMENTS),
+                      "file")
+    max_bytes = attachment_max_bytes()
+    uploads = [check_upload(item.data, filename=item.name or "", allowed=ATTACHMENT_TYPES, max_bytes=max_bytes)
+               for item in attachments]
     with unit_of_work():
-        bid = _new_draft(tender, user, org, lot_ids)
-        _audit("bid.draft_started", tender, bid, user, {"lots": lot_ids})
-        for lot_id, price in prices.items():
-            add_price(bid, user, lot_id, price)
+        state = _lock_tender_state(tender.id)
+        now = clock.now()  # after the lock: the opening takes FOR UPDATE on the same row
+        _check_submitting(state, now)
+        _check_key_ready(state)
+        lots = state.lots
+        try:
+            wanted = {int(x) for x in (prices or {})}
+        except (TypeError, ValueError):
+            wanted = set()
+        if not wanted:
+            raise _refuse("no_lots", _("Choose at least one lot to bid on."), "lots")
+        if wanted - set(lots):
+            raise _refuse("unknown_lot", _("A chosen lot is not part of this tender."), "lots")
+        lot_ids = sorted(wanted, key=lambda i: lots[i].number)
+        for lot_id in lot_ids:
+            if lots[lot_id].bond_amount and not lot_bond_ok(state, db.session.get(Lot, lot_id), org.id):  # type: ignore[arg-type]
+                raise _refuse("bond_missing", _("Lot %(n)s requires a bid bond: lodge it before submitting.",
+                                                n=lots[lot_id].number), "bond")
+        by_lot = {int(k): v for k, v in prices.items()}
+        plain: list[tuple[BidPartKind, str, int | None, bytes]] = [
+            (BidPartKind.PRICE, f"price-lot-{lots[i].number}", i, _price_plaintext(i, by_lot[i]))
+            for i in lot_ids
+        ]
         if answers:
-            add_answers(bid, user, answers)
-        for item in attachments or []:
-            add_attachment(bid, user, item.name, item.data)
-        bid = submit(bid, user)
+            plain.append((BidPartKind.ANSWERS, "answers", None, _answers_plaintext(_clean_answers(state.criteria,
+                                                                                                  answers))))
+        plain += [(BidPartKind.ATTACHMENT, upload.name, None, upload.data) for upload in uploads]
+
+        new_id = _lock_bidder_and_new_bid_id(state.id, org.id)
+        previous = _supersede_previous(state.id, org.id)
+        bid = Bid(id=new_id, tender_id=state.id, bidder_org_id=org.id, created_by_id=user.id,
+                  status=BidStatus.SUBMITTED.value, lot_ids=lot_ids, tender_version=state.version,
+                  needs_resubmission=False, supersedes_id=previous[-1] if previous else None,
+                  created_at=now, submitted_at=now)
+        db.session.add(bid)
+        if bid.id is None:
+            db.session.flush()  # the bid id is in every part's associated data
+        parts: list[BidPart] = []
+        receipt_parts: list[tuple[str, str, int]] = []
+        for seq, (kind, name, lot_id, plaintext) in enumerate(plain, start=1):
+            part = BidPart(bid_id=bid.id, seq=seq, kind=kind.value, lot_id=lot_id, name=name[:255],
+                           size=len(plaintext), received_at=now)
+            blob = sealing.seal(state.public_key, plaintext, aad=part_aad(bid, part))
+            part.ciphertext = blob.data
+            part.ciphertext_sha256 = blob.sha256
+            parts.append(part)
+            receipt_parts.append((part.name, blob.sha256, blob.size))
+        del plain, uploads
+        bid.receipt = sealing.make_receipt(state.id, org.id, lot_ids, now, receipt_parts)
+        db.session.add_all(parts)
+        db.session.flush()  # PostgreSQL: the bid and all its parts in this one flush
+        set_committed_value(bid, "parts", parts)
+        _audit("bid.submitted", state, bid, user, {  # type: ignore[arg-type]
+            "lots": lot_ids, "replaced": previous, "one_call": True,
+            "parts": [{"seq": p.seq, "kind": p.kind, "lot_id": p.lot_id, "size": p.size} for p in parts],
+        })
     return bid
 
 

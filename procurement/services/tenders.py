@@ -6,7 +6,7 @@ officer of the buyer organization may create, publish or cancel its tenders.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -209,23 +209,9 @@ def create_draft(
         db.session.add(tender)
         db.session.flush()
         for i, lot in enumerate(lots, start=1):
-            extra = set(lot) - _LOT_FIELDS
-            if extra:
-                raise ValueError(f"unknown lot fields: {sorted(extra)}")
-            values = {"number": i, **lot}
-            if int(values.get("budget", 0)) < 0 or int(values.get("bond_amount", 0)) < 0:
-                raise _invalid("negative_amount", "lots", _("Lot amounts cannot be negative."))
-            db.session.add(Lot(tender_id=tender.id, **values))
+            db.session.add(Lot(tender_id=tender.id, **_lot_values(i, lot)))
         for crit in criteria:
-            extra = set(crit) - _CRITERION_FIELDS
-            if extra:
-                raise ValueError(f"unknown criterion fields: {sorted(extra)}")
-            values = dict(crit)
-            values["kind"] = _check_choice(values.get("kind", CriterionKind.TECHNICAL), CriterionKind, "kind")
-            weight = values.get("weight")
-            if not isinstance(weight, int) or isinstance(weight, bool) or not 0 <= weight <= 100:
-                raise _invalid("invalid_weight", "criteria", _("Each criterion weight must be a whole number from 0 to 100."))
-            db.session.add(Criterion(tender_id=tender.id, **values))
+            db.session.add(Criterion(tender_id=tender.id, **_criterion_values(crit)))
         for user_id in dict.fromkeys(custodian_ids):
             db.session.add(TenderCustodian(tender_id=tender.id, user_id=user_id))
         for org_id in dict.fromkeys(invitee_org_ids):
@@ -525,24 +511,17 @@ def _sync_criteria(tender: Tender, criteria: Iterable[dict[str, Any]]) -> None:
         db.session.add(Criterion(tender_id=tender.id, **values))
 
 
-def _sync_custodians(tender: Tender, ids: list[int]) -> None:
-    for row in list(tender.custodians):
-        if row.user_id not in ids:
+def _sync_links(rows: Iterable[Any], key: str, ids: list[int], make: Callable[[int], Any]) -> None:
+    """Make a tender's link rows (custodians by user_id, invitees by org_id) exactly `ids`:
+    the others are deleted, the missing ones added with `make(id)`; kept rows stay as they are."""
+    rows = list(rows)
+    for row in rows:
+        if getattr(row, key) not in ids:
             db.session.delete(row)
-    have = {row.user_id for row in tender.custodians}
-    for user_id in ids:
-        if user_id not in have:
-            db.session.add(TenderCustodian(tender_id=tender.id, user_id=user_id))
-
-
-def _sync_invitees(tender: Tender, ids: list[int]) -> None:
-    for row in list(tender.invitees):
-        if row.org_id not in ids:
-            db.session.delete(row)
-    have = {row.org_id for row in tender.invitees}
-    for org_id in ids:
-        if org_id not in have:
-            db.session.add(TenderInvitee(tender_id=tender.id, org_id=org_id))
+    have = {getattr(row, key) for row in rows}
+    for ident in ids:
+        if ident not in have:
+            db.session.add(make(ident))
 
 
 def update_draft(
@@ -578,10 +557,12 @@ def update_draft(
             _sync_criteria(tender, criteria)
             changed.append("criteria")
         if custodian_ids is not None:
-            _sync_custodians(tender, _check_custodians(tender.buyer_org_id, custodian_ids))
+            _sync_links(tender.custodians, "user_id", _check_custodians(tender.buyer_org_id, custodian_ids),
+                        lambda user_id: TenderCustodian(tender_id=tender.id, user_id=user_id))
             changed.append("custodians")
         if invitee_org_ids is not None:
-            _sync_invitees(tender, _check_invitees(invitee_org_ids))
+            _sync_links(tender.invitees, "org_id", _check_invitees(invitee_org_ids),
+                        lambda org_id: TenderInvitee(tender_id=tender.id, org_id=org_id))
             changed.append("invitees")
         db.session.flush()
         db.session.expire(tender)

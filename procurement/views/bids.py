@@ -153,6 +153,7 @@ def bid_workspace(tender_id: int):
     return render_template(
         "procurement/bids/workspace.html",
         title=_("Your bid"),
+        sealed_size=svc.sealed_size,
         tender=tender,
         now=now,
         status=status,

@@ -14,6 +14,7 @@ Officers have no bond page at all before the opening.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -31,6 +32,7 @@ from accounts.states import Role
 from core import files as core_files
 from core.db import db
 from core.errors import DomainError
+from core.forms import apply_errors
 from payments.forms import AmountField
 from payments.services import bank_transfer as transfer_svc
 from payments.states import PAYMENT_STATUS_LABELS
@@ -86,19 +88,6 @@ def _me():
     return current_user._get_current_object()  # type: ignore[attr-defined]
 
 
-def _apply_errors(form: FlaskForm, exc: DomainError) -> bool:
-    """Put the error's fields on the form; flash it when no field shows it. True if shown on the form."""
-    shown = False
-    for name, messages in (exc.fields or {}).items():
-        field = getattr(form, name, None)
-        if field is not None and hasattr(field, "errors"):
-            field.errors = list(field.errors or []) + list(messages)
-            shown = True
-    if not shown:
-        flash(exc.message, "danger")
-    return shown
-
-
 def _tender_or_404(tender_id: int) -> Tender:
     tender = queries.public_tender(tender_id)
     if tender is None or tender.status == TenderStatus.DRAFT:
@@ -131,6 +120,20 @@ def _tender_url(tender_id: int) -> str:
 def _bonds_url(tender_id: int, lot_id: int | None = None) -> str:
     anchor = f"lot-{lot_id}" if lot_id else None
     return url_for("procurement.bonds", tender_id=tender_id, _anchor=anchor)
+
+
+def _button_action(form: FlaskForm, action: Callable[[], Any], done: Callable[[Any], str], back: str):
+    """A form that is only a button: run the action, flash what came of it, go back to ``back``."""
+    if not form.validate_on_submit():
+        flash(_("The form has expired: please try again."), "warning")
+    else:
+        try:
+            result = action()
+        except DomainError as exc:
+            flash(exc.message, "danger")
+        else:
+            flash(done(result), "success")
+    return redirect(back, code=303)
 
 
 def _lot_forms(lot: Lot, failing: tuple[int, FlaskForm] | None) -> dict[str, FlaskForm]:
@@ -191,18 +194,13 @@ def bonds(tender_id: int):
 def bond_lodge_transfer(tender_id: int, lot_id: int):
     tender = _tender_or_404(tender_id)
     lot = _lot_or_404(tender, lot_id)
-    form = LodgeTransferForm(prefix=f"t{lot.id}")
-    if not form.validate_on_submit():
-        flash(_("The form has expired: please try again."), "warning")
-        return redirect(_bonds_url(tender.id, lot.id), code=303)
-    try:
-        bond = svc.lodge_transfer(tender, lot, _me(), current_org())
-    except DomainError as exc:
-        flash(exc.message, "danger")
-    else:
-        flash(_("Transfer the bond to the account shown, with the reference code %(code)s in the remark, then "
-                "tell us you have paid.", code=svc.transfer_payment(bond).reference_code), "success")
-    return redirect(_bonds_url(tender.id, lot.id), code=303)
+    return _button_action(
+        LodgeTransferForm(prefix=f"t{lot.id}"),
+        lambda: svc.lodge_transfer(tender, lot, _me(), current_org()),
+        lambda bond: _("Transfer the bond to the account shown, with the reference code %(code)s in the remark, "
+                       "then tell us you have paid.", code=svc.transfer_payment(bond).reference_code),
+        _bonds_url(tender.id, lot.id),
+    )
 
 
 @bp.post("/tenders/<int:tender_id>/lots/<int:lot_id>/bonds/guarantee")
@@ -221,7 +219,7 @@ def bond_lodge_guarantee(tender_id: int, lot_id: int):
             filename=getattr(upload, "filename", None),
         )
     except DomainError as exc:
-        if _apply_errors(form, exc):
+        if apply_errors(form, exc):
             return _render_supplier(_tender_or_404(tender_id), (lot.id, form), exc.status)
         return redirect(_bonds_url(tender.id, lot.id), code=303)
     flash(_("Your guarantee was filed; finance will verify it."), "success")
@@ -232,17 +230,12 @@ def bond_lodge_guarantee(tender_id: int, lot_id: int):
 @require_role(Role.BIDDER)
 def bond_report(bond_id: int):
     bond = _own_bond_or_404(bond_id)
-    form = ReportTransferForm(prefix=f"r{bond.lot_id}")
-    if not form.validate_on_submit():
-        flash(_("The form has expired: please try again."), "warning")
-    else:
-        try:
-            svc.report_transfer(bond, _me(), current_org())
-        except DomainError as exc:
-            flash(exc.message, "danger")
-        else:
-            flash(_("Thank you: finance will confirm the bond when the money arrives."), "success")
-    return redirect(_bonds_url(bond.tender_id, bond.lot_id), code=303)
+    return _button_action(
+        ReportTransferForm(prefix=f"r{bond.lot_id}"),
+        lambda: svc.report_transfer(bond, _me(), current_org()),
+        lambda _done: _("Thank you: finance will confirm the bond when the money arrives."),
+        _bonds_url(bond.tender_id, bond.lot_id),
+    )
 
 
 @bp.get("/bonds/<int:bond_id>")
@@ -256,15 +249,17 @@ def bond_redirect(bond_id: int):
 @bp.get("/bonds/<int:bond_id>/guarantee")
 @require_role(Role.BIDDER)
 def bond_guarantee_file(bond_id: int):
-    bond = _own_bond_or_404(bond_id)
+    return _send_guarantee(_own_bond_or_404(bond_id))
+
+
+def _send_guarantee(bond: Bond, inline: bool = False):
+    """The guarantee document, named by the bond's reference (not the uploaded file name)."""
     stored = svc.guarantee_file(bond)
     if stored is None:
         abort(404)
-    return core_files.send_stored_file(stored, download_name=f"{bond.reference}.{_ext(stored.original_name)}")
-
-
-def _ext(name: str) -> str:
-    return (name.rsplit(".", 1)[-1] if "." in name else "bin").lower()[:5]
+    name = stored.original_name
+    ext = (name.rsplit(".", 1)[-1] if "." in name else "bin").lower()[:5]
+    return core_files.send_stored_file(stored, download_name=f"{bond.reference}.{ext}", inline=inline)
 
 
 # --------------------------------------------------------------------------- finance
@@ -318,17 +313,12 @@ def finance_bonds():
 @require_platform_role(Role.FINANCE)
 def finance_verify_bond(bond_id: int):
     bond = _finance_bond_or_404(bond_id)
-    form = VerifyGuaranteeForm(prefix=f"v{bond.id}")
-    if not form.validate_on_submit():
-        flash(_("The form has expired: please try again."), "warning")
-        return redirect(url_for("procurement.finance_bonds"), code=303)
-    try:
-        svc.verify_guarantee(bond, _me())
-    except DomainError as exc:
-        flash(exc.message, "danger")
-    else:
-        flash(_("Guarantee %(ref)s verified.", ref=bond.reference), "success")
-    return redirect(url_for("procurement.finance_bonds"), code=303)
+    return _button_action(
+        VerifyGuaranteeForm(prefix=f"v{bond.id}"),
+        lambda: svc.verify_guarantee(bond, _me()),
+        lambda _done: _("Guarantee %(ref)s verified.", ref=bond.reference),
+        url_for("procurement.finance_bonds"),
+    )
 
 
 @bp.post("/finance/bonds/<int:bond_id>/reject")
@@ -341,7 +331,7 @@ def finance_reject_bond(bond_id: int):
     try:
         svc.reject_guarantee(bond, _me(), form.reason.data)
     except DomainError as exc:
-        if _apply_errors(form, exc):
+        if apply_errors(form, exc):
             return _render_finance((bond.id, form), exc.status)
     else:
         flash(_("Guarantee %(ref)s rejected.", ref=bond.reference), "success")
@@ -352,26 +342,15 @@ def finance_reject_bond(bond_id: int):
 @require_platform_role(Role.FINANCE)
 def finance_retry_bond_refund(bond_id: int):
     bond = _finance_bond_or_404(bond_id)
-    form = RetryRefundForm(prefix=f"rr{bond.id}")
-    if not form.validate_on_submit():
-        flash(_("The form has expired: please try again."), "warning")
-        return redirect(url_for("procurement.finance_bonds"), code=303)
-    try:
-        svc.retry_refund(bond, _me())
-    except DomainError as exc:
-        flash(exc.message, "danger")
-    else:
-        flash(_("The refund of %(ref)s is on its way again.", ref=bond.reference), "success")
-    return redirect(url_for("procurement.finance_bonds"), code=303)
+    return _button_action(
+        RetryRefundForm(prefix=f"rr{bond.id}"),
+        lambda: svc.retry_refund(bond, _me()),
+        lambda _done: _("The refund of %(ref)s is on its way again.", ref=bond.reference),
+        url_for("procurement.finance_bonds"),
+    )
 
 
 @bp.get("/finance/bonds/<int:bond_id>/guarantee")
 @require_platform_role(Role.FINANCE, Role.AUDITOR)
 def finance_bond_file(bond_id: int):
-    """The guarantee document, named by the bond's reference (not the uploaded file name)."""
-    bond = _finance_bond_or_404(bond_id)
-    stored = svc.guarantee_file(bond)
-    if stored is None:
-        abort(404)
-    return core_files.send_stored_file(stored, download_name=f"{bond.reference}.{_ext(stored.original_name)}",
-                                       inline=True)
+    return _send_guarantee(_finance_bond_or_404(bond_id), inline=True)

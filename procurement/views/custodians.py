@@ -24,6 +24,7 @@ from accounts.states import Role
 from core import clock
 from core.db import db
 from core.errors import DomainError, ValidationError
+from core.forms import apply_errors
 from core.i18n import current_language
 from procurement import bp
 from procurement.models import Tender
@@ -70,17 +71,6 @@ class PresentShareForm(FlaskForm):
 
 def _me():
     return current_user._get_current_object()  # type: ignore[attr-defined]
-
-
-def _apply_errors(form, exc: DomainError) -> None:
-    shown = False
-    for name, messages in (exc.fields or {}).items():
-        field = getattr(form, name, None)
-        if field is not None and hasattr(field, "errors"):
-            field.errors = list(field.errors or []) + list(messages)
-            shown = True
-    if not shown:
-        flash(exc.message, "danger")
 
 
 def _published_tender(tender_id: int) -> Tender:
@@ -145,7 +135,7 @@ def collect_share(tender_id: int):
     try:
         collected = keys.collect_share(tender, _me(), form.code.data)
     except ValidationError as exc:
-        _apply_errors(form, exc)
+        apply_errors(form, exc)
         return _render_collect(tender, custodian, form, 422)
     except DomainError as exc:
         flash(exc.message, "warning")
@@ -207,7 +197,7 @@ def present_share(tender_id: int):
     try:
         result = opening.present_share(tender, _me(), share_input, totp_code=form.code.data)
     except ValidationError as exc:
-        _apply_errors(form, exc)
+        apply_errors(form, exc)
         return _render_present(tender, custodian, form, 422)
     except DomainError as exc:
         flash(exc.message, "warning")

@@ -10,6 +10,8 @@ itself); another buyer's tender or question is a 404.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -17,6 +19,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
+from werkzeug.wrappers import Response
 from wtforms import BooleanField, DateTimeLocalField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
@@ -29,6 +32,7 @@ from core.clock import now as clock_now
 from core.db import db, unit_of_work
 from core.errors import DomainError
 from core.files import save_file
+from core.forms import apply_errors
 from core.i18n import local_datetime
 from procurement import bp
 from procurement.forms import DATETIME_FORMAT, DOCUMENT_TYPES, to_local_naive, to_utc
@@ -44,15 +48,33 @@ def _me():
     return current_user._get_current_object()  # type: ignore[attr-defined]
 
 
-def _apply_errors(form, exc: DomainError, rename: dict[str, str] | None = None) -> None:
-    shown = False
-    for name, messages in (exc.fields or {}).items():
-        field = getattr(form, (rename or {}).get(name, name), None)
-        if field is not None and hasattr(field, "errors"):
-            field.errors = list(field.errors or []) + list(messages)
-            shown = True
-    if not shown:
-        flash(exc.message, "danger")
+def _submit(form: FlaskForm, action: Callable[[], object], done: str, target: str,
+            rename: dict[str, str] | None = None) -> tuple[Response | None, int]:
+    """The POST side of a page with one form: (the redirect after ``action`` succeeded, 200), or
+    (None, the status to render the page with: 200 on GET, 422 for an invalid form, the error's
+    status with its fields on the form). Not-found and forbidden errors are raised as they are."""
+    if request.method != "POST":
+        return None, 200
+    if not form.validate_on_submit():
+        return None, 422
+    try:
+        action()
+    except DomainError as exc:
+        if exc.status in (403, 404):
+            raise
+        apply_errors(form, exc, rename)
+        return None, exc.status
+    flash(done, "success")
+    return redirect(target, code=303), 200
+
+
+def _deadline_rule(tender: Tender, now) -> dict:
+    """What the answer and amend pages say about the notice rule (a change needs NOTICE_DAYS before the deadline)."""
+    return {
+        "move_required": amendment_svc.deadline_move_required(tender, now),
+        "earliest": amendment_svc.earliest_new_deadline(now),
+        "notice_days": amendment_svc.NOTICE_DAYS,
+    }
 
 
 def _tender_url(tender: Tender) -> str:
@@ -134,22 +156,15 @@ def ask_question(tender_id: int):
     lots = _lot_labels(tender)
     form = AskForm()
     form.lot_id.choices = [SelectChoice("", _("The whole tender"))] + [SelectChoice(str(k), v) for k, v in lots.items()]
-    status = 200
-    if request.method == "POST":
-        if form.validate_on_submit():
-            lot_id = int(form.lot_id.data) if form.lot_id.data else None
-            try:
-                clar_svc.ask(tender, _me(), org, form.text.data, lot_id=lot_id)
-            except DomainError as exc:
-                if exc.status in (403, 404):
-                    raise
-                _apply_errors(form, exc, {"lot_id": "lot_id"})
-                status = exc.status
-            else:
-                flash(_("Your question was sent. The answer will be published on the tender page."), "success")
-                return redirect(url_for("procurement.ask_question", tender_id=tender.id), code=303)
-        else:
-            status = 422
+    done, status = _submit(
+        form,
+        lambda: clar_svc.ask(tender, _me(), org, form.text.data,
+                             lot_id=int(form.lot_id.data) if form.lot_id.data else None),
+        _("Your question was sent. The answer will be published on the tender page."),
+        url_for("procurement.ask_question", tender_id=tender.id),
+    )
+    if done is not None:
+        return done
     return render_template(
         "procurement/enquiries/ask.html",
         title=_("Ask a question"),
@@ -211,23 +226,18 @@ def questions_inbox():
 def answer_question(question_id: int):
     question, tender = _officer_question_or_404(question_id)
     form = AnswerForm()
-    status = 200
-    if request.method == "POST" and question.answered_at is None:
-        if form.validate_on_submit():
-            try:
-                clar_svc.answer(question, _me(), form.answer.data,
-                                new_submission_deadline=to_utc(form.new_submission_deadline.data),
-                                material=bool(form.material.data))
-            except DomainError as exc:
-                if exc.status in (403, 404):
-                    raise
-                _apply_errors(form, exc)
-                status = exc.status
-            else:
-                flash(_("The answer was published."), "success")
-                return redirect(url_for("procurement.questions_inbox", tender_id=tender.id), code=303)
-        else:
-            status = 422
+    done, status = None, 200
+    if question.answered_at is None:
+        done, status = _submit(
+            form,
+            lambda: clar_svc.answer(question, _me(), form.answer.data,
+                                    new_submission_deadline=to_utc(form.new_submission_deadline.data),
+                                    material=bool(form.material.data)),
+            _("The answer was published."),
+            url_for("procurement.questions_inbox", tender_id=tender.id),
+        )
+    if done is not None:
+        return done
     now = clock_now()
     return render_template(
         "procurement/enquiries/answer.html",
@@ -237,12 +247,10 @@ def answer_question(question_id: int):
         form=form,
         asker=db.session.get(Organization, question.asker_org_id),
         lots=_lot_labels(tender),
-        move_required=amendment_svc.deadline_move_required(tender, now),
-        earliest=amendment_svc.earliest_new_deadline(now),
         can_answer=question.answered_at is None
         and time_status(tender, now) in (TenderStatus.ENQUIRIES, TenderStatus.TENDERING),
         amendment=clar_svc.amendment_for(question),
-        notice_days=amendment_svc.NOTICE_DAYS,
+        **_deadline_rule(tender, now),
     ), status
 
 
@@ -266,21 +274,10 @@ def amend_tender(tender_id: int):
             field = getattr(form, name)
             now_text = _("Now: %(when)s", when=local_datetime(value))
             field.description = f"{field.description} {now_text}" if field.description else now_text
-    status = 200
-    if request.method == "POST":
-        if form.validate_on_submit():
-            try:
-                _do_amend(tender, form)
-            except DomainError as exc:
-                if exc.status in (403, 404):
-                    raise
-                _apply_errors(form, exc, {"file": "documents", "documents": "documents"})
-                status = exc.status
-            else:
-                flash(_("The amendment was published."), "success")
-                return redirect(_tender_url(tender), code=303)
-        else:
-            status = 422
+    done, status = _submit(form, lambda: _do_amend(tender, form), _("The amendment was published."),
+                           _tender_url(tender), rename={"file": "documents"})
+    if done is not None:
+        return done
     now = clock_now()
     return render_template(
         "procurement/enquiries/amend.html",
@@ -289,10 +286,8 @@ def amend_tender(tender_id: int):
         form=form,
         documents=documents,
         amendments=amendment_svc.amendments_of(tender),
-        move_required=amendment_svc.deadline_move_required(tender, now),
-        earliest=amendment_svc.earliest_new_deadline(now),
         amendable=time_status(tender, now) in (TenderStatus.ENQUIRIES, TenderStatus.TENDERING),
-        notice_days=amendment_svc.NOTICE_DAYS,
+        **_deadline_rule(tender, now),
         local=to_local_naive,
         status_label=TENDER_STATUS_LABELS.get(time_status(tender, now), ""),
         enquiries_open=time_status(tender, now) == TenderStatus.ENQUIRIES,
@@ -331,22 +326,15 @@ def _do_amend(tender: Tender, form: AmendForm) -> None:
 @require_role(Role.BIDDER)
 def alerts():
     form = AlertForm()
-    status = 200
-    if request.method == "POST":
-        if form.validate_on_submit():
-            try:
-                alert_svc.subscribe(_me(), current_org(), form.categories.data or [], form.category_codes.data or "",
-                                    form.keywords.data or "")
-            except DomainError as exc:
-                if exc.status in (403, 404):
-                    raise
-                _apply_errors(form, exc)
-                status = exc.status
-            else:
-                flash(_("Alert saved: new tenders and amendments that match will be sent to you."), "success")
-                return redirect(url_for("procurement.alerts"), code=303)
-        else:
-            status = 422
+    done, status = _submit(
+        form,
+        lambda: alert_svc.subscribe(_me(), current_org(), form.categories.data or [],
+                                    form.category_codes.data or "", form.keywords.data or ""),
+        _("Alert saved: new tenders and amendments that match will be sent to you."),
+        url_for("procurement.alerts"),
+    )
+    if done is not None:
+        return done
     subscriptions = alert_svc.subscriptions_for(_me())
     return render_template(
         "procurement/enquiries/alerts.html",

@@ -19,6 +19,7 @@ from accounts.states import OrgKind, Role, Verification
 from core.db import db, unit_of_work
 from core.errors import DomainError
 from core.files import check_upload, store_bytes
+from core.forms import apply_errors
 from core.models.files import StoredFile
 from procurement import bp, queries
 from procurement.forms import (
@@ -44,6 +45,11 @@ FIELD_MAP = {
     "reason": "reason",
 }
 SECTION_FIELDS = ("lots", "criteria", "documents")
+
+
+def _empty_sections() -> dict[str, list[str]]:
+    """Errors shown above the lot, criterion and document rows (filled by apply_errors)."""
+    return {name: [] for name in SECTION_FIELDS}
 
 
 def _me():
@@ -78,23 +84,6 @@ def _tender_form(org: Organization, formdata: Any = None) -> TenderForm:
         svc.seed_procedure_types()
     form.set_choices(queries.procedure_types(), svc.eligible_custodians(org.id), _verified_suppliers())
     return form
-
-
-def _apply_errors(form: TenderForm | CancelForm, exc: DomainError, sections: dict[str, list[str]]) -> None:
-    """Put a service error next to its field (or in its section); otherwise on top."""
-    placed = False
-    for name, messages in (exc.fields or {}).items():
-        target = FIELD_MAP.get(name, name)
-        if target in SECTION_FIELDS:
-            sections.setdefault(target, []).extend(messages)
-            placed = True
-            continue
-        field = getattr(form, target, None)
-        if field is not None and hasattr(field, "errors"):
-            field.errors = [*list(field.errors or []), *messages]
-            placed = True
-    if not placed:
-        flash(exc.message, "danger")
 
 
 def _checked_uploads(form: TenderForm) -> list | None:
@@ -174,7 +163,7 @@ def new_tender():
         form.custodian_threshold.data = form.custodian_threshold.data or 2
         form.custodians.data = [choice.value for choice in form.custodians.choices]
         return _render_form(form, None)
-    sections: dict[str, list[str]] = {}
+    sections = _empty_sections()
     if not form.validate_on_submit():
         return _render_form(form, None, sections, 422)
     checked = _checked_uploads(form)
@@ -187,7 +176,7 @@ def new_tender():
             **form.tender_fields(),
         )
     except DomainError as exc:
-        _apply_errors(form, exc, sections)
+        apply_errors(form, exc, FIELD_MAP, sections=sections)
         return _render_form(form, None, sections, exc.status)
     _store_documents(tender, checked)
     flash(_("Draft saved. Publish it when everything is ready."), "success")
@@ -207,7 +196,7 @@ def edit_tender(tender_id: int):
         form.fill_from(tender)
         return _render_form(form, tender)
     form = _tender_form(org)
-    sections: dict[str, list[str]] = {}
+    sections = _empty_sections()
     if not form.validate_on_submit():
         return _render_form(form, tender, sections, 422)
     checked = _checked_uploads(form)
@@ -221,7 +210,7 @@ def edit_tender(tender_id: int):
         )
         _store_documents(tender, checked)
     except DomainError as exc:
-        _apply_errors(form, exc, sections)
+        apply_errors(form, exc, FIELD_MAP, sections=sections)
         db.session.expire_all()
         return _render_form(form, db.session.get(Tender, tender_id), sections, exc.status)
     flash(_("Draft saved."), "success")
@@ -263,8 +252,8 @@ def publish_tender(tender_id: int):
             return redirect(url_for("procurement.tender_detail", tender_id=tender.id), code=303)
         form = _tender_form(_org())
         form.fill_from(tender)
-        sections: dict[str, list[str]] = {}
-        _apply_errors(form, exc, sections)
+        sections = _empty_sections()
+        apply_errors(form, exc, FIELD_MAP, sections=sections)
         return _render_form(form, tender, sections, exc.status,
                             error=_("The tender was not published: %(message)s", message=exc.message))
     flash(_("The tender is published."), "success")
@@ -281,7 +270,7 @@ def cancel_tender(tender_id: int):
         try:
             svc.cancel(tender, _me(), form.reason.data)
         except DomainError as exc:
-            _apply_errors(form, exc, {})
+            apply_errors(form, exc, FIELD_MAP)
             status = exc.status
         else:
             flash(_("The tender is cancelled; the reason is published."), "success")

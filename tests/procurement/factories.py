@@ -6,11 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
+
 from accounts.models import Organization, User
 from accounts.states import OrgKind, Role
 from core import clock
-from core.db import unit_of_work
+from core.db import db, unit_of_work
 from core.files import save_file
+from core.models.notifications import Notification
 from procurement.models import Tender
 from procurement.services import tenders as svc
 from tests.factories import make_org, make_user
@@ -73,3 +76,19 @@ def published_tender(buyer: Buyer, **kwargs) -> Tender:
     """A published tender (keys set up; custodian shares not yet collected)."""
     tender = draft_tender(buyer, **kwargs)
     return svc.publish(tender, buyer.officer)
+
+
+def negotiated_tender(buyer: Buyer, now: datetime | None = None) -> Tender:
+    """A published competitive negotiation (no enquiry period): deadline now+10 days, opening an hour later."""
+    now = now or clock.now()
+    return published_tender(buyer, method="competitive_negotiation", enquiry_end=None,
+                            submission_deadline=now + timedelta(days=10),
+                            opening_time=now + timedelta(days=10, hours=1))
+
+
+def inbox_of(user: User, kind: str | None = None) -> list[Notification]:
+    """The user's on-site notifications (of one kind if given)."""
+    stmt = sa.select(Notification).where(Notification.user_id == user.id)
+    if kind:
+        stmt = stmt.where(Notification.kind == kind)
+    return list(db.session.scalars(stmt))

@@ -3,36 +3,16 @@
 from __future__ import annotations
 
 import pytest
-import sqlalchemy as sa
 
-from core import clock
 from core.db import db, unit_of_work
 from core.errors import NotFound, PermissionDenied, ValidationError
-from core.models.notifications import Notification
 from procurement.models import AlertSubscription, Bid, Bond, DocumentDownload, Tender
 from procurement.services import alerts, clarifications, participants
 from procurement.services import tenders as tender_svc
 from tests.factories import make_user
-from tests.procurement.factories import NOW, draft_tender, make_buyer, make_supplier, published_tender
+from tests.procurement.factories import draft_tender, inbox_of, make_buyer, make_supplier, published_tender
 
-
-@pytest.fixture(autouse=True)
-def _frozen_clock():
-    clock.set_time(NOW)
-    yield
-    clock.reset()
-
-
-@pytest.fixture
-def buyer():
-    return make_buyer()
-
-
-def _inbox(user, kind=None):
-    stmt = sa.select(Notification).where(Notification.user_id == user.id)
-    if kind:
-        stmt = stmt.where(Notification.kind == kind)
-    return list(db.session.scalars(stmt))
+pytestmark = pytest.mark.usefixtures("frozen_clock")
 
 
 def _sub(categories=(), codes=(), keywords=()):
@@ -124,13 +104,13 @@ def test_a_publish_notifies_a_matching_subscriber_once(buyer):
     alerts.subscribe(not_a_fan, _o3, ["services"])
     tender = draft_tender(buyer, description_zh="采购台式电脑")
     tender_svc.publish(tender, buyer.officer)  # notify_new_tender runs after the commit
-    assert len(_inbox(fan, alerts.KIND_ALERT)) == 1
-    notice = _inbox(fan)[0]
+    assert len(inbox_of(fan, alerts.KIND_ALERT)) == 1
+    notice = inbox_of(fan)[0]
     assert notice.link == f"/procurement/tenders/{tender.id}" and "办公设备采购" in notice.title
-    assert len(_inbox(other_fan, alerts.KIND_ALERT)) == 1
-    assert _inbox(not_a_fan) == []
+    assert len(inbox_of(other_fan, alerts.KIND_ALERT)) == 1
+    assert inbox_of(not_a_fan) == []
     alerts.notify_new_tender(tender.id)  # a second run sends nothing
-    assert len(_inbox(fan)) == 1
+    assert len(inbox_of(fan)) == 1
 
 
 def test_a_draft_or_invitation_tender_alerts_no_outsider(buyer):
@@ -140,9 +120,9 @@ def test_a_draft_or_invitation_tender_alerts_no_outsider(buyer):
     alerts.subscribe(outsider, outsider_org)
     draft = draft_tender(buyer)
     alerts.notify_new_tender(draft.id)
-    assert _inbox(invited) == []
+    assert inbox_of(invited) == []
     published_tender(buyer, method="invitation", invitees=[invited_org.id])
-    assert len(_inbox(invited)) == 1 and _inbox(outsider) == []
+    assert len(inbox_of(invited)) == 1 and inbox_of(outsider) == []
 
 
 def test_recent_matches_lists_open_tenders_matching(buyer):
@@ -175,10 +155,10 @@ def test_cancellation_notifies_every_participant_once(buyer):
     bond_colleague = make_user(bond_org, ["bidder"])
     tender_svc.cancel(tender, buyer.officer, "Budget withdrawn")
     for user in (downloader, asker, _bond_user, bond_colleague, bidder):
-        inbox = _inbox(user, participants.KIND_PARTICIPATION)
+        inbox = inbox_of(user, participants.KIND_PARTICIPATION)
         assert len(inbox) == 1, user.email
         assert "Budget withdrawn" in inbox[0].body and "cancelled" in inbox[0].title.lower()
-    assert _inbox(bystander) == [] and _inbox(buyer.officer) == []
+    assert inbox_of(bystander) == [] and inbox_of(buyer.officer) == []
 
 
 def test_participants_user_ids_by_kind(buyer):

@@ -13,39 +13,19 @@ from core.db import db, unit_of_work
 from core.errors import InvalidTransition, PermissionDenied, ValidationError
 from core.files import save_file
 from core.models.audit import AuditEntry
-from core.models.notifications import Notification
 from procurement.models import Bid, DocumentDownload, TenderAmendment, TenderDocument
 from procurement.services import alerts, clarifications
 from procurement.services import amendments as svc
 from procurement.services import tenders as tender_svc
 from tests.factories import make_user
-from tests.procurement.factories import NOW, PDF, make_buyer, make_supplier, published_tender
+from tests.procurement.factories import PDF, inbox_of, make_buyer, make_supplier
 
-
-@pytest.fixture(autouse=True)
-def _frozen_clock():
-    clock.set_time(NOW)
-    yield
-    clock.reset()
-
-
-@pytest.fixture
-def buyer():
-    return make_buyer()
-
-
-@pytest.fixture
-def tender(buyer):
-    return published_tender(buyer)  # deadline NOW+30d, opening +1h
+pytestmark = pytest.mark.usefixtures("frozen_clock")
 
 
 def _stored(name="addendum.pdf"):
     with unit_of_work():
         return save_file(PDF, filename=name, allowed={"pdf"}, purpose="tender_document")
-
-
-def _inbox(user):
-    return list(db.session.scalars(sa.select(Notification).where(Notification.user_id == user.id)))
 
 
 def _bid(tender, org, user, *, status="submitted", version=1):
@@ -163,10 +143,10 @@ def test_a_material_amendment_flags_only_bids_submitted_before_it(buyer, tender)
     assert earlier.needs_resubmission is True
     assert draft.needs_resubmission is False and withdrawn.needs_resubmission is False
     assert later.needs_resubmission is False
-    assert any("Resubmit" in n.title for n in _inbox(u1))
-    assert not any("Resubmit" in n.title for n in _inbox(u2) + _inbox(u3))
+    assert any("Resubmit" in n.title for n in inbox_of(u1))
+    assert not any("Resubmit" in n.title for n in inbox_of(u2) + inbox_of(u3))
     # nothing about bids reaches the officer, nor the audit data
-    assert _inbox(buyer.officer) == []
+    assert inbox_of(buyer.officer) == []
     entries = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "tender.amended")).all()
     assert all("bid" not in str(sorted(e.data)).lower() for e in entries)
 
@@ -177,7 +157,7 @@ def test_a_material_amendment_also_flags_another_bidder_of_the_same_org(buyer, t
     _bid(tender, org, author)
     svc.amend(tender, buyer.officer, "Material", material=True,
               submission_deadline=tender.submission_deadline + timedelta(days=3))
-    assert any("Resubmit" in n.title for n in _inbox(colleague))
+    assert any("Resubmit" in n.title for n in inbox_of(colleague))
 
 
 def test_downloaders_askers_and_subscribers_are_notified_others_not(buyer, tender):
@@ -192,7 +172,7 @@ def test_downloaders_askers_and_subscribers_are_notified_others_not(buyer, tende
     alerts.subscribe(downloader, dl_org, categories=[], category_codes=[], keywords=[])  # told once only
     svc.amend(tender, buyer.officer, "New date", submission_deadline=tender.submission_deadline + timedelta(days=2))
     for user in (downloader, asker, subscriber):
-        inbox = _inbox(user)
+        inbox = inbox_of(user)
         assert len(inbox) == 1, user.email
         assert inbox[0].link == f"/procurement/tenders/{tender.id}" and "amended" in inbox[0].title
-    assert _inbox(bystander) == [] and _inbox(buyer.officer) == []
+    assert inbox_of(bystander) == [] and inbox_of(buyer.officer) == []

@@ -22,7 +22,7 @@ from core.db import db, unit_of_work
 from core.errors import InvalidTransition, NotFound, PermissionDenied, ValidationError
 from core.models.audit import AuditEntry
 from procurement import sealing
-from procurement.models import Bid, BidPart, Bond, Tender
+from procurement.models import Bid, BidPart, Bond, Criterion, Tender
 from procurement.services import bids as svc
 from procurement.services import sealed_audit
 from procurement.states import BidPartKind, BidStatus, BondStatus
@@ -371,3 +371,95 @@ def test_another_supplier_is_unaffected_by_a_bid(setup):
     other_org, _other = make_supplier()
     assert svc.bids_of_org(other_org.id) == [] and svc.draft_of(tender, other_org.id) is None
     assert make_org() is not None
+
+
+# --------------------------------------------------------------------------- one call (the API's path)
+
+
+def _criterion(tender) -> int:
+    return db.session.scalar(sa.select(Criterion.id).where(Criterion.tender_id == tender.id).limit(1))
+
+
+def test_one_call_seals_every_part_with_one_audit_entry_and_a_receipt_of_the_stored_bytes():
+    criteria = [dict(name_en="Price", weight=40, kind="price"), dict(name_en="Technical", weight=60, kind="technical")]
+    _buyer, tender, keys, org, user = bidding_setup(evaluation_method="scored", criteria=criteria)
+    criterion = _criterion(tender)
+    audit_before = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry))
+    bid = svc.submit_complete_bid(
+        tender, user, org, prices={tender.lots[1].id: 2_000_000, tender.lots[0].id: 1_000_000},
+        answers={str(criterion): "三年质保"}, attachments=[svc.Attachment("方案.txt", b"technical proposal")])
+    assert bid.status == BidStatus.SUBMITTED and bid.submitted_at == clock.now()
+    assert bid.lot_ids == [tender.lots[0].id, tender.lots[1].id] and bid.tender_version == tender.version
+    # the parts came back loaded with the bid (the API answers from them)
+    assert [(p.seq, p.kind, p.name) for p in bid.parts] == [
+        (1, "price", "price-lot-1"), (2, "price", "price-lot-2"), (3, "answers", "answers"), (4, "attachment", "方案.txt")]
+    db.session.expire_all()
+    bid = db.session.get(Bid, bid.id)
+    stored = svc.live_parts(bid)
+    assert sealing.verify_receipt(bid.receipt) and [p["name"] for p in bid.receipt["parts"]] == [p.name for p in stored]
+    for item, part in zip(bid.receipt["parts"], stored, strict=True):
+        assert item["sha256"] == hashlib.sha256(part.ciphertext).hexdigest() == part.ciphertext_sha256
+        assert item["size"] == len(part.ciphertext) == svc.sealed_size(part)
+    assert json.loads(open_part(keys, bid, stored[0])) == {"lot_id": tender.lots[0].id, "price": 1_000_000}
+    assert json.loads(open_part(keys, bid, stored[2]).decode()) == {"answers": {str(criterion): "三年质保"}}
+    assert open_part(keys, bid, stored[3]) == b"technical proposal"
+    # ONE audit entry for the submission, its details sealed, listing the parts
+    entries = list(db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action.like("bid.%"))))
+    assert [e.action for e in entries] == ["bid.submitted"]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)) == audit_before + 1
+    text = json.dumps(entries[0].data)
+    assert user.email not in text and "technical proposal" not in text and "1000000" not in text
+    import base64
+    opened = json.loads(sealing.unseal(private_key(keys), base64.b64decode(entries[0].data["sealed"]),
+                                       aad=sealed_audit.AUDIT_AAD))
+    assert opened["bid_id"] == bid.id and opened["bidder_org_id"] == org.id and opened["user"] == user.email
+    assert [(p["seq"], p["kind"]) for p in opened["parts"]] == [(1, "price"), (2, "price"), (3, "answers"),
+                                                               (4, "attachment")]
+
+
+def test_one_call_replaces_the_current_bid_and_leaves_a_draft_alone(setup):
+    _buyer, tender, _keys, org, user = setup
+    draft = svc.start_bid(tender, user, org, [tender.lots[0].id])
+    first = svc.submit_complete_bid(tender, user, org, prices={tender.lots[0].id: 5})
+    second = svc.submit_complete_bid(tender, user, org, prices={tender.lots[0].id: 4})
+    db.session.expire_all()
+    assert db.session.get(Bid, first.id).status == BidStatus.SUPERSEDED
+    assert db.session.get(Bid, second.id).supersedes_id == first.id
+    assert db.session.get(Bid, draft.id).status == BidStatus.DRAFT
+    assert svc.current_bids(tender) == [db.session.get(Bid, second.id)]
+
+
+def test_one_call_refusals_keep_nothing(setup):
+    _buyer, tender, _keys, org, user = setup
+    other_buyer_tender = published_tender(make_buyer())
+    foreign_lot = other_buyer_tender.lots[0].id
+    cases = [
+        (dict(prices={foreign_lot: 5}), "unknown_lot"),
+        (dict(prices={}), "no_lots"),
+        (dict(prices={tender.lots[0].id: 0}), "invalid_price"),
+        (dict(prices={tender.lots[0].id: 5}, answers={"999999": "x"}), "unknown_criterion"),
+        (dict(prices={tender.lots[0].id: 5}, attachments=[svc.Attachment("x.exe", b"MZ")]), None),
+    ]
+    for kwargs, code in cases:
+        with pytest.raises(ValidationError) as exc:
+            svc.submit_complete_bid(tender, user, org, **kwargs)
+        assert code is None or exc.value.code == code, (kwargs, exc.value.code)
+    clock.set_time(tender.submission_deadline)
+    with pytest.raises(InvalidTransition) as refused:
+        svc.submit_complete_bid(tender, user, org, prices={tender.lots[0].id: 5})
+    assert refused.value.code == "deadline_passed"
+    assert db.session.scalar(sa.select(sa.func.count(Bid.id))) == 0
+    assert db.session.scalar(sa.select(sa.func.count(BidPart.id))) == 0
+
+
+def test_one_call_needs_the_lots_bond():
+    lots = [dict(title_en="Desktops", budget=100_000_000, bond_amount=2_000_000)]
+    _buyer, tender, _keys, org, user = bidding_setup(lots=lots)
+    with pytest.raises(ValidationError) as exc:
+        svc.submit_complete_bid(tender, user, org, prices={tender.lots[0].id: 5})
+    assert exc.value.code == "bond_missing"
+    with unit_of_work():
+        db.session.add(Bond(tender_id=tender.id, lot_id=tender.lots[0].id, supplier_org_id=org.id, kind="transfer",
+                            status=BondStatus.CONFIRMED.value, amount=2_000_000, reference="BOND-T-2",
+                            reported_at=clock.now(), verified_at=clock.now()))
+    assert svc.submit_complete_bid(tender, user, org, prices={tender.lots[0].id: 5}).status == BidStatus.SUBMITTED

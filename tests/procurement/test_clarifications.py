@@ -12,32 +12,12 @@ from core import clock
 from core.db import db, unit_of_work
 from core.errors import Conflict, InvalidTransition, PermissionDenied, ValidationError
 from core.models.audit import AuditEntry
-from core.models.notifications import Notification
 from procurement.models import DocumentDownload, Question, Tender, TenderAmendment
 from procurement.services import clarifications as svc
 from tests.factories import make_user
-from tests.procurement.factories import NOW, make_buyer, make_supplier, published_tender
+from tests.procurement.factories import inbox_of, make_buyer, make_supplier, published_tender
 
-
-@pytest.fixture(autouse=True)
-def _frozen_clock():
-    clock.set_time(NOW)
-    yield
-    clock.reset()
-
-
-@pytest.fixture
-def buyer():
-    return make_buyer()
-
-
-@pytest.fixture
-def tender(buyer):
-    return published_tender(buyer)  # enquiries end NOW+10d, deadline NOW+30d
-
-
-def _inbox(user):
-    return list(db.session.scalars(sa.select(Notification).where(Notification.user_id == user.id)))
+pytestmark = pytest.mark.usefixtures("frozen_clock")
 
 
 def _downloaded(tender, user, org):
@@ -208,13 +188,13 @@ def test_the_answer_reaches_the_asker_downloaders_and_askers_only(buyer, tender)
     q = svc.ask(tender, asker, org, "The question to be answered")
     svc.ask(tender, other_asker, other_org, "Another question")
     svc.answer(q, buyer.officer, "The public answer")
-    mine = _inbox(asker)
+    mine = inbox_of(asker)
     assert len(mine) == 1 and "answered" in mine[0].title and "The public answer" in mine[0].body
     assert mine[0].link == f"/procurement/tenders/{tender.id}"
-    assert len(_inbox(other_asker)) == 1 and len(_inbox(downloader)) == 1
-    assert _inbox(bystander) == [] and _inbox(buyer.officer) == []
+    assert len(inbox_of(other_asker)) == 1 and len(inbox_of(downloader)) == 1
+    assert inbox_of(bystander) == [] and inbox_of(buyer.officer) == []
     # the notice never names the asker
-    for n in _inbox(downloader) + _inbox(other_asker):
+    for n in inbox_of(downloader) + inbox_of(other_asker):
         assert org.name_zh not in n.body and org.name_en not in n.body
 
 

@@ -18,29 +18,17 @@ from procurement.models import Tender
 from procurement.services import keys
 from tests.factories import make_user
 from tests.helpers import fresh_totp, login, logout, post_form
-from tests.procurement.factories import NOW, make_buyer, make_supplier, published_tender
+from tests.procurement.factories import make_supplier, negotiated_tender
 from tests.procurement.test_opening import collect_all, seal_bid
+
+pytestmark = pytest.mark.usefixtures("frozen_clock")
 
 KEYS_URL = "/procurement/keys"
 
 
-@pytest.fixture(autouse=True)
-def _frozen_clock():
-    clock.set_time(NOW)
-    yield
-    clock.reset()
-
-
-@pytest.fixture
-def buyer():
-    return make_buyer(3)
-
-
 @pytest.fixture
 def tender(buyer):
-    return published_tender(buyer, method="competitive_negotiation", enquiry_end=None,
-                            submission_deadline=NOW + timedelta(days=10),
-                            opening_time=NOW + timedelta(days=10, hours=1))
+    return negotiated_tender(buyer)
 
 
 def _collect_url(tender):

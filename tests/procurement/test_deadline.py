@@ -16,7 +16,7 @@ from procurement.models import Bid, Tender
 from procurement.services import bids as svc
 from procurement.states import BidStatus, TenderStatus
 from tests.procurement.factories import make_supplier
-from tests.procurement.test_bids import bidding_setup, full_bid
+from tests.procurement.test_bids import bidding_setup, full_bid, open_part
 
 TICK = timedelta(microseconds=1)
 
@@ -138,3 +138,55 @@ def test_a_submission_racing_the_opening_is_in_it_or_refused_on_sqlite(app, is_p
     if is_postgres:
         pytest.skip("SQLite variant")
     _race(app, rounds=4)
+
+
+def test_concurrent_one_call_submissions_to_one_tender_all_succeed_on_postgresql(app, postgres_only):
+    """A deadline rush: 8 suppliers (one of them with 3 submissions at once) submit through
+    submit_complete_bid at the same moment. The tender row is only SHARE-locked, so nobody
+    deadlocks or waits for the others; one bidder's racing submissions are serialized and
+    leave exactly one current bid."""
+    from accounts.models import Organization, User
+
+    _buyer, tender, keys, _org, _user = bidding_setup()
+    clock.set_time(tender.submission_deadline - timedelta(minutes=1))
+    tender_id, lot_id = tender.id, tender.lots[0].id
+    suppliers = [make_supplier() for _ in range(8)]
+    jobs = [(org.id, user.id) for org, user in suppliers] + [(suppliers[0][0].id, suppliers[0][1].id)] * 2
+    db.session.remove()
+    barrier = threading.Barrier(len(jobs))
+    results: dict[int, tuple] = {}
+
+    def submitter(n: int, org_id: int, user_id: int) -> None:
+        with app.app_context():
+            try:
+                row = db.session.get(Tender, tender_id)
+                org, user = db.session.get(Organization, org_id), db.session.get(User, user_id)
+                barrier.wait(timeout=30)
+                bid = svc.submit_complete_bid(row, user, org, prices={lot_id: 1_000_000 + n},
+                                              attachments=[svc.Attachment(f"p{n}.txt", b"proposal %d" % n)])
+                results[n] = ("ok", org_id, bid.id)
+            except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+                results[n] = ("error", org_id, repr(exc))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=submitter, args=(n, *job)) for n, job in enumerate(jobs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads)
+    assert all(r[0] == "ok" for r in results.values()) and len(results) == len(jobs), results
+
+    current = svc.current_bids(db.session.get(Tender, tender_id))
+    assert sorted(b.bidder_org_id for b in current) == sorted(org.id for org, _user in suppliers)
+    first_org = suppliers[0][0].id
+    racing = {r[2] for r in results.values() if r[1] == first_org}
+    statuses = {b.id: b.status for b in db.session.scalars(sa.select(Bid).where(Bid.bidder_org_id == first_org))}
+    assert set(statuses) == racing and sorted(statuses.values()).count(BidStatus.SUBMITTED) == 1
+    assert sorted(statuses.values()).count(BidStatus.SUPERSEDED) == 2
+    for bid in current:  # each sealed with its own (pre-allocated) id: opens, receipt = stored bytes
+        parts = svc.live_parts(bid)
+        assert [p["sha256"] for p in bid.receipt["parts"]] == [p.ciphertext_sha256 for p in parts]
+        n = next(k for k, r in results.items() if r[2] == bid.id)
+        assert open_part(keys, bid, parts[1]) == b"proposal %d" % n

@@ -14,27 +14,13 @@ from core.db import db
 from procurement.models import AlertSubscription, Question, TenderAmendment, TenderDocument
 from procurement.services import clarifications
 from tests.helpers import login, post_form
-from tests.procurement.factories import NOW, PDF, make_buyer, make_supplier, published_tender
+from tests.procurement.factories import PDF, make_buyer, make_supplier
 
 # The procurement forms give WTForms SelectChoice objects (tuples are deprecated).
-pytestmark = pytest.mark.filterwarnings("error:Passing SelectField choices:DeprecationWarning")
-
-
-@pytest.fixture(autouse=True)
-def _frozen_clock():
-    clock.set_time(NOW)
-    yield
-    clock.reset()
-
-
-@pytest.fixture
-def buyer():
-    return make_buyer()
-
-
-@pytest.fixture
-def tender(buyer):
-    return published_tender(buyer)
+pytestmark = [
+    pytest.mark.filterwarnings("error:Passing SelectField choices:DeprecationWarning"),
+    pytest.mark.usefixtures("frozen_clock"),
+]
 
 
 def _local(dt):

@@ -25,16 +25,11 @@ from procurement.models import Bid, BidPart, Lot, Tender, TenderCustodian
 from procurement.services import bonds, keys, opening
 from procurement.states import BidStatus, LotStatus, TenderStatus
 from tests.helpers import fresh_totp
-from tests.procurement.factories import LOT_BUDGET, NOW, make_buyer, make_supplier, published_tender
+from tests.procurement.factories import LOT_BUDGET, NOW, make_supplier, negotiated_tender, published_tender
+
+pytestmark = pytest.mark.usefixtures("frozen_clock")
 
 TICK = timedelta(microseconds=1)
-
-
-@pytest.fixture(autouse=True)
-def _frozen_clock():
-    clock.set_time(NOW)
-    yield
-    clock.reset()
 
 
 # --------------------------------------------------------------------------- helpers (shared with other tests)
@@ -87,15 +82,8 @@ def fresh(model, ident):
 
 
 @pytest.fixture
-def buyer():
-    return make_buyer(3)
-
-
-@pytest.fixture
 def tender(buyer):
-    return published_tender(buyer, method="competitive_negotiation", enquiry_end=None,
-                            submission_deadline=NOW + timedelta(days=10),
-                            opening_time=NOW + timedelta(days=10, hours=1))
+    return negotiated_tender(buyer)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
@@ -15,15 +15,10 @@ from procurement.models import Bid, Tender
 from procurement.services import keys
 from procurement.states import BidStatus, TenderStatus
 from tests.helpers import fresh_totp
-from tests.procurement.factories import NOW, make_buyer, make_supplier, published_tender
+from tests.procurement.factories import make_supplier, negotiated_tender
 from tests.procurement.test_opening import collect_all, seal_bid
 
-
-@pytest.fixture(autouse=True)
-def _frozen_clock():
-    clock.set_time(NOW)
-    yield
-    clock.reset()
+pytestmark = pytest.mark.usefixtures("frozen_clock")
 
 
 @pytest.fixture
@@ -32,15 +27,8 @@ def runner(app):
 
 
 @pytest.fixture
-def buyer():
-    return make_buyer(3)
-
-
-@pytest.fixture
 def tender(buyer):
-    return published_tender(buyer, method="competitive_negotiation", enquiry_end=None,
-                            submission_deadline=NOW + timedelta(days=10),
-                            opening_time=NOW + timedelta(days=10, hours=1))
+    return negotiated_tender(buyer)
 
 
 def test_recovery_keygen_writes_a_private_key_0600_and_never_overwrites(runner, tmp_path):

@@ -13,24 +13,9 @@ from core.db import db
 from procurement.models import Question, TenderAmendment
 from procurement.services import clarifications
 from tests.helpers import api_headers
-from tests.procurement.factories import NOW, draft_tender, make_buyer, make_supplier, published_tender
+from tests.procurement.factories import draft_tender, make_buyer, make_supplier
 
-
-@pytest.fixture(autouse=True)
-def _frozen_clock():
-    clock.set_time(NOW)
-    yield
-    clock.reset()
-
-
-@pytest.fixture
-def buyer():
-    return make_buyer()
-
-
-@pytest.fixture
-def tender(buyer):
-    return published_tender(buyer)
+pytestmark = pytest.mark.usefixtures("frozen_clock")
 
 
 def _token(user, org):

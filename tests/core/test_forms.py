@@ -1,0 +1,55 @@
+"""core.forms.apply_errors: a service error placed on a form, in a section, on a default field, or flashed."""
+
+from __future__ import annotations
+
+import pytest
+from flask import get_flashed_messages
+from flask_wtf import FlaskForm
+from wtforms import StringField
+
+from core.errors import ValidationError
+from core.forms import apply_errors
+
+
+class _Form(FlaskForm):
+    class Meta:
+        csrf = False
+
+    name = StringField()
+    documents = StringField()
+
+
+@pytest.fixture
+def form(app):
+    with app.test_request_context("/"):
+        yield _Form()
+
+
+def _error(fields=None):
+    return ValidationError("Refused.", code="refused", fields=fields or {})
+
+
+def test_a_field_error_goes_on_its_field_and_nothing_is_flashed(form):
+    assert apply_errors(form, _error({"name": ["Too long."]})) is True
+    assert form.name.errors == ["Too long."]
+    assert get_flashed_messages() == []
+
+
+def test_renamed_fields_and_sections(form):
+    sections: dict[str, list[str]] = {"lots": []}
+    shown = apply_errors(form, _error({"file": ["Not a PDF."], "bond_amount": ["Too big."]}),
+                         {"file": "documents", "bond_amount": "lots"}, sections=sections)
+    assert shown is True
+    assert form.documents.errors == ["Not a PDF."] and sections == {"lots": ["Too big."]}
+
+
+def test_an_error_no_field_shows_goes_on_the_default_field(form):
+    assert apply_errors(form, _error({"elsewhere": ["x"]}), default_field="name") is True
+    assert form.name.errors == ["Refused."]
+    assert get_flashed_messages() == []
+
+
+def test_an_error_no_field_shows_is_flashed(form):
+    assert apply_errors(form, _error({"elsewhere": ["x"]})) is False
+    assert get_flashed_messages(with_categories=True) == [("danger", "Refused.")]
+    assert form.name.errors == [] or not form.name.errors
