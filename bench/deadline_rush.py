@@ -38,6 +38,7 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import random
 import sys
 import time
@@ -349,12 +350,22 @@ def profile_sealed_path(app, world: dict, attachment_size: int, count: int = 20)
 
     def count_sql(conn, cursor, statement, parameters, context, executemany):
         statements.append(statement.split(None, 1)[0].upper())
+        if args_sql:
+            print("    SQL:", " ".join(statement.split())[:160])
+
+    args_sql = bool(os.environ.get("BENCH_PRINT_SQL"))  # print the statements of one submission
+    checkouts: list[int] = []
+
+    def count_checkout(dbapi_connection, connection_record, connection_proxy):
+        checkouts.append(1)
 
     sa.event.listen(engine, "before_cursor_execute", count_sql)
+    sa.event.listen(engine.pool, "checkout", count_checkout)
     try:
         one(1)
     finally:
         sa.event.remove(engine, "before_cursor_execute", count_sql)
+        sa.event.remove(engine.pool, "checkout", count_checkout)
     kinds = {k: statements.count(k) for k in sorted(set(statements))}
     prof = cProfile.Profile()
     t0 = time.perf_counter()
@@ -363,7 +374,8 @@ def profile_sealed_path(app, world: dict, attachment_size: int, count: int = 20)
     prof.disable()
     per = (time.perf_counter() - t0) / count * 1000
     print(f"\n  profile: {count} sealed submissions in-process (test client), {per:.1f} ms each "
-          f"(statuses {sorted(set(statuses))}); {len(statements)} SQL statements per submission {kinds}")
+          f"(statuses {sorted(set(statuses))}); {len(statements)} SQL statements per submission {kinds}, "
+          f"{len(checkouts)} connection checkout(s)")
     venv = str(Path(sys.executable).parent.parent) + "/"
     for sort, restrict, n in (("cumulative", r"^(?!.*site-packages).*/work/main/(?!bench)", 40), ("tottime", "", 25)):
         out = io.StringIO()

@@ -21,6 +21,12 @@ primary-key lookup `/_bench/pk/<id>` of the same run:
 - mixed:       keyword + filters;
 - html-*:      the same through the HTML page /procurement/tenders (when present).
 
+Before the HTTP figures it prints the DATABASE LEVEL: `--clients` client processes
+(spawned, each with its own app, pool and session, booted and connected before the first
+timed window: no shared GIL) call `procurement.queries.search_tenders` directly, pk being
+`session.get(Tender, id)`, in the same turns; beside it "alone": p50/p95 of one client
+calling each kind one at a time (the cost of one search with no concurrency).
+
 Goal (DESIGN.md section 10): p95 < 50 ms for the searches. With --explain it prints
 EXPLAIN (ANALYZE, BUFFERS) of the SQL `search_tenders` runs for one query of each kind.
 """
@@ -371,7 +377,7 @@ def profile_kind(app, paths: list[str], count: int = 30) -> None:
         print("    " + line.replace(str(h.ROOT) + "/", ""))
 
 
-# --------------------------------------------------------------------------- database level (this process)
+# --------------------------------------------------------------------------- database level: calls
 
 
 def search_params(qs: str) -> dict:
@@ -403,74 +409,131 @@ def db_calls(kinds: dict[str, list[str]]) -> dict[str, list]:
     return calls
 
 
-def db_level(app, calls: dict[str, list], threads: int, seconds: float, turns: int) -> dict:
-    """`threads` threads, each with its own app context and so its own session, call
-    `search_tenders` directly (or `session.get(Tender, id)` for pk), kind after kind in
-    `turns` turns like the HTTP phases; the session is removed after every call, as at
-    the end of a request. Returns per kind latencies (s) like `load`."""
-    import threading
-
+def _db_call(kind: str, call) -> None:
+    """One database-level request: `search_tenders` of the call, or the pk lookup."""
     from core.db import db
     from procurement import queries
     from procurement.models import Tender
 
-    def one(kind: str, call) -> None:
-        if kind == "pk":
-            if db.session.get(Tender, call) is None:
-                raise LookupError(call)
-        else:
-            queries.search_tenders(queries.TenderSearch(**call))
+    if kind == "pk":
+        if db.session.get(Tender, call) is None:
+            raise LookupError(call)
+    else:
+        queries.search_tenders(queries.TenderSearch(**call))
 
-    def phase(kind: str, duration: float, out: dict) -> None:
-        counter = iter(range(10**9))
-        lock = threading.Lock()
-        ready = threading.Barrier(threads + 1)
-        go = threading.Event()
-        stop_at = [0.0]
 
-        def worker() -> None:
-            with app.app_context():
-                one(kind, calls[kind][0])  # a connection of the pool per thread, before the clock starts
-                db.session.remove()
-                ready.wait()
-                go.wait()
-                lat, status = [], {}
-                while time.perf_counter() < stop_at[0]:
-                    with lock:
-                        call = calls[kind][next(counter) % len(calls[kind])]
-                    t0 = time.perf_counter()
-                    try:
-                        one(kind, call)
-                        result = 200
-                    except Exception as exc:  # counted, not fatal
-                        result = type(exc).__name__
-                    finally:
-                        db.session.remove()
-                    lat.append(time.perf_counter() - t0)
-                    status[result] = status.get(result, 0) + 1
-                with lock:
-                    out["lat"] += lat
-                    for s, n in status.items():
-                        out["status"][s] = out["status"].get(s, 0) + n
+def _db_client(url: str, index: int, clients: int, calls: dict[str, list], schedule: list[tuple[str, float, bool]],
+               barrier, start_at, out_queue) -> None:
+    """A client PROCESS of the database level (own interpreter, app, pool and session): for
+    every (kind, seconds, measured) of `schedule`, waits for all clients at `barrier`, then
+    calls that kind in a loop until the window closes (session removed after every call,
+    as at the end of a request). Puts {kind: {"lat", "status", "end"}} of the measured
+    phases on `out_queue`."""
+    from core.db import db
 
-        pool = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
-        for t in pool:
-            t.start()
-        ready.wait()
-        t0 = time.perf_counter()
-        stop_at[0] = t0 + duration
-        go.set()
-        for t in pool:
-            t.join()
-        out["elapsed"] += time.perf_counter() - t0
+    app = h.make_app(url, pool_size=1)
+    results: dict[str, dict] = {}
+    with app.app_context():
+        for kind in calls:  # a connection and warm caches before any clock starts
+            _db_call(kind, calls[kind][0])
+            db.session.remove()
+        for n, (kind, seconds, measured) in enumerate(schedule):
+            barrier.wait(timeout=300)
+            while not start_at[n]:  # set by the parent right after the barrier
+                time.sleep(0.0002)
+            t_start = start_at[n]
+            while time.monotonic() < t_start:
+                time.sleep(0.0005)
+            stop = t_start + seconds
+            todo = calls[kind]
+            i = index
+            lat, status = [], {}
+            end = t_start
+            while time.monotonic() < stop:
+                call = todo[i % len(todo)]
+                i += clients
+                t0 = time.perf_counter()
+                try:
+                    _db_call(kind, call)
+                    result: int | str = 200
+                except Exception as exc:  # counted, not fatal
+                    result = type(exc).__name__
+                finally:
+                    db.session.remove()
+                lat.append(time.perf_counter() - t0)
+                status[result] = status.get(result, 0) + 1
+                end = time.monotonic()
+            if measured:
+                r = results.setdefault(kind, {"lat": [], "status": {}, "end": []})
+                r["lat"] += lat
+                for s, c in status.items():
+                    r["status"][s] = r["status"].get(s, 0) + c
+                r["end"].append(end - t_start)
+    out_queue.put(results)
 
+
+def db_level(url: str, calls: dict[str, list], clients: int, seconds: float, turns: int) -> dict:
+    """`clients` client processes (spawned, each with its own app, pool and session, all
+    started and connected before the first timed window) call `search_tenders` directly
+    (or `session.get(Tender, id)` for pk), kind after kind in `turns` turns like the HTTP
+    phases. No shared GIL: the figures are the database's and each client's own work.
+    Returns per kind latencies (s) like `load`."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    warm = [(kind, min(0.5, seconds / turns / 2), False) for kind in calls]
+    measured = [(kind, seconds / turns, True) for _ in range(turns) for kind in calls]
+    schedule = warm + measured
+    barrier = ctx.Barrier(clients + 1)
+    start_at = ctx.Array("d", len(schedule), lock=False)
+    out_queue = ctx.Queue()
+    procs = [ctx.Process(target=_db_client, args=(url, i, clients, calls, schedule, barrier, start_at, out_queue),
+                         daemon=True) for i in range(clients)]
+    for p in procs:
+        p.start()
+    try:
+        for n in range(len(schedule)):
+            barrier.wait(timeout=300)  # every client at the start line (the first time: booted and connected)
+            start_at[n] = time.monotonic() + 0.02
+        parts = [out_queue.get(timeout=max(120.0, seconds * len(calls) * 4)) for _ in procs]
+    finally:
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.terminate()
     results = {k: {"lat": [], "status": {}, "elapsed": 0.0, "samples": []} for k in calls}
-    for kind in calls:  # warm-up
-        phase(kind, min(0.5, seconds / turns / 2), {"lat": [], "status": {}, "elapsed": 0.0, "samples": []})
-    for _ in range(turns):
-        for kind in calls:
-            phase(kind, seconds / turns, results[kind])
+    ends: dict[str, list[list[float]]] = {k: [] for k in calls}
+    for part in parts:
+        for kind, r in part.items():
+            results[kind]["lat"] += r["lat"]
+            for s, c in r["status"].items():
+                results[kind]["status"][s] = results[kind]["status"].get(s, 0) + c
+            ends[kind].append(r["end"])
+    for kind, per_client in ends.items():  # per turn the last client to finish closes the window
+        results[kind]["elapsed"] = sum(max(turn) for turn in zip(*per_client, strict=True)) if per_client else 0.0
     return results
+
+
+def alone_times(app, calls: dict[str, list], per_kind: int = 40) -> dict[str, tuple[float, float]]:
+    """(median, p95) ms of `per_kind` database-level calls of each kind, one at a time in
+    this process (one client, no concurrency): what one search costs by itself."""
+    import statistics
+
+    from core.db import db
+
+    out = {}
+    with app.app_context():
+        for kind, todo in calls.items():
+            _db_call(kind, todo[0])
+            db.session.remove()
+            times = []
+            for call in todo[1:per_kind + 1]:
+                t0 = time.perf_counter()
+                _db_call(kind, call)
+                db.session.remove()
+                times.append((time.perf_counter() - t0) * 1000)
+            out[kind] = (statistics.median(times), h.percentiles(times)[95])
+    return out
 
 
 # --------------------------------------------------------------------------- explain
@@ -561,7 +624,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10,000 tenders, short phases")
     parser.add_argument("--rows", type=int, default=None)
-    parser.add_argument("--clients", type=int, default=16, help="HTTP clients and database-level threads")
+    parser.add_argument("--clients", type=int, default=16, help="HTTP clients and database-level client processes")
     parser.add_argument("--seconds", type=float, default=None, help="measured seconds per kind (all turns)")
     parser.add_argument("--turns", type=int, default=2)
     parser.add_argument("--workers", type=int, default=4)
@@ -599,11 +662,13 @@ def main() -> int:
                     kinds = {k: v for k, v in kinds.items() if k == "pk" or k.startswith("html-")}
                 print(f"  {server.describe()}; load generator: aiohttp in a separate process", flush=True)
                 results = h.run_load(load, server.base_url, kinds, args.clients, seconds, args.turns)
-        print(f"  database level: {args.clients} threads in this process call search_tenders directly, each with "
-              "its own session (removed after every call)", flush=True)
-        db_results = db_level(app, db_calls(kinds), args.clients, seconds, args.turns)
-        print("\n  DATABASE LEVEL (search_tenders; pk = session.get(Tender, id), same run)")
-        report(db_results, None)
+        calls = db_calls(kinds)
+        db_alone = alone_times(app, calls)
+        print(f"  database level: {args.clients} client processes (spawned, each its own app and session, removed "
+              "after every call) call search_tenders directly", flush=True)
+        db_results = db_level(url, calls, args.clients, seconds, args.turns)
+        print(f"\n  DATABASE LEVEL ({args.clients} client processes; search_tenders; pk = session.get(Tender, id), same run)")
+        report(db_results, db_alone)
         if results is not None:
             alone = service_times(app, kinds)
             print("\n  HTTP (gunicorn; pk = GET /_bench/pk/<id>, same run)")
@@ -619,7 +684,7 @@ def main() -> int:
     return 0
 
 
-def report(results: dict, alone: dict[str, float] | None) -> None:
+def report(results: dict, alone: dict | None) -> None:
     pk = h.percentiles(results["pk"]["lat"])
     rows = []
     for kind, r in results.items():
@@ -632,7 +697,8 @@ def report(results: dict, alone: dict[str, float] | None) -> None:
         row = [kind, len(lat), f"{rate:.0f}", f"{p[50] * 1000:.1f}", f"{p[95] * 1000:.1f}",
                f"{p[99] * 1000:.1f}", f"{p[95] / pk[95]:.1f}x", ok, errors, goal]
         if alone is not None:
-            row.append(f"{alone.get(kind, 0):.1f}")
+            one = alone.get(kind, 0.0)
+            row.append(f"{one[0]:.1f} / {one[1]:.1f}" if isinstance(one, tuple) else f"{one:.1f}")
         rows.append(row)
         for sample in r["samples"]:
             print(f"  ! {kind}: {sample}")
@@ -640,8 +706,11 @@ def report(results: dict, alone: dict[str, float] | None) -> None:
             print(f"  ! {kind}: {dict(r['status'])}")
     headers = ["kind", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "p95/pk", "200", "errors",
                f"p95<{GOAL_P95_MS:.0f}ms"]
-    print(h.table(rows, headers + (["alone ms"] if alone is not None else [])))
-    if alone is not None:
+    per_call = alone is not None and any(isinstance(v, tuple) for v in alone.values())
+    print(h.table(rows, headers + ([("alone p50 / p95 ms" if per_call else "alone ms")] if alone is not None else [])))
+    if per_call:
+        print("  (alone: one client, one call at a time, no concurrency: what one call costs by itself)")
+    elif alone is not None:
         print("  (alone ms: median of one request at a time in-process, no server: the cost of one request)")
 
 

@@ -52,6 +52,7 @@ from procurement.states import TIME_DRIVEN, TenderStatus
 __all__ = [
     "PUBLIC_STATUSES",
     "COUNT_CAP",
+    "SORT_CAP",
     "TenderSearch",
     "SearchResult",
     "search_tokens_for",
@@ -79,6 +80,12 @@ PUBLIC_STATUSES = tuple(s for s in TenderStatus if s != TenderStatus.DRAFT)
 #: subquery reads at most this many matching rows, whatever the term's frequency. The
 #: pager still offers the next page while pages are full.
 COUNT_CAP = 200
+#: Up to this many matches the page is sorted from the matching (id, sort key) pairs, in
+#: the same statement that counts them (top-N sort in the database: only the page's ids
+#: come back to Python); beyond it the page is read walking the ordered index. Measured
+#: on 100,000 tenders: 2,000 costs 13-40 ms for frequent terms (a bitmap heap scan of
+#: 2,000 blocks) against about 1 ms for a walk meeting a page within ~1,000 index rows.
+SORT_CAP = 200
 MAX_PER_PAGE = 100
 MAX_QUERY_TERMS = 12
 
@@ -379,12 +386,13 @@ def search_tenders(params: TenderSearch | None = None, **kwargs: Any) -> SearchR
     """Published tenders matching `params` (or keyword arguments of TenderSearch), one page,
     each with `buyer` set.
 
-    First the matching rows are counted, up to COUNT_CAP + 1 (`capped` says counting
-    stopped), fetching only (id, sort key) of each. When they are all there, the page is
-    sorted from them and its tenders read by primary key: no plan can then walk an
-    ordered index past thousands of rows hoping for a few matches (terms that are
-    frequent alone but rare together: 系统 + goods). Only with more matches than the cap
-    (a frequent filter, so matches come quickly) is the page read in index order."""
+    One statement takes up to SORT_CAP + 1 matching (id, sort key) pairs, counts them and
+    sorts the page's ids from them (top-N, in the database); the page's tenders are then
+    read by primary key: no plan walks an ordered index past thousands of rows hoping for
+    a few matches (terms frequent alone but rare together: 系统 + goods). Only with more
+    than SORT_CAP matches (a frequent filter, so matches come quickly) is the page read
+    in index order. The total shown stops at
+    COUNT_CAP (`capped`): "more than 200 results" is all a visitor needs to know."""
     params = params or TenderSearch(**kwargs)
     now = clock.now()
     per_page = max(1, min(int(params.per_page or 20), MAX_PER_PAGE))
@@ -400,19 +408,32 @@ def search_tenders(params: TenderSearch | None = None, **kwargs: Any) -> SearchR
         key_col = Tender.published_at
         order = [Tender.published_at.desc(), Tender.id.desc()]
     cap = COUNT_CAP
-    matches = db.session.execute(sa.select(Tender.id, key_col).where(*where).limit(cap + 1)).all()
-    total = len(matches)
+    # Up to SORT_CAP + 1 matches (id, sort key), unordered: the GIN bitmap for rare
+    # terms, a short scan stopping at the limit for frequent ones. The page is sorted
+    # from them in the database (top-N: only the page's ids and the count come back).
+    matched = sa.select(Tender.id.label("id"), key_col.label("k")).where(*where).limit(SORT_CAP + 1).cte("matched")
+    if params.sort == "deadline":
+        page_order = [matched.c.k.asc().nulls_last(), matched.c.id.asc()]
+    else:
+        page_order = [matched.c.k.desc(), matched.c.id.desc()]
+    count = sa.select(sa.func.count()).select_from(matched).scalar_subquery()
+    page_rows = db.session.execute(
+        sa.select(matched.c.id, count.label("n")).order_by(*page_order)
+        .offset((page - 1) * per_page).limit(per_page)).all()
+    if page_rows:
+        total = page_rows[0][1]
+    else:
+        total = db.session.scalar(sa.select(count))
     capped = total > cap
-    if not capped:
-        if params.sort == "deadline":
-            matches.sort(key=lambda r: (r[1] is None, r[1] or now, r[0]))
-        else:
-            matches.sort(key=lambda r: (r[1] or now, r[0]), reverse=True)
-        ids = [r[0] for r in matches[(page - 1) * per_page:page * per_page]]
+    in_order = total <= SORT_CAP
+    if in_order:
+        ids = [r[0] for r in page_rows]
         if not ids:
-            return SearchResult([], total, page, per_page, capped)
+            return SearchResult([], min(total, cap), page, per_page, capped)
         stmt = sa.select(Tender, Organization).where(Tender.id.in_(ids))
     else:
+        # Frequent terms or filters (over SORT_CAP matches): the page comes soon when
+        # walking the ordered index.
         stmt = sa.select(Tender, Organization).where(*where).order_by(*order)
         stmt = stmt.offset((page - 1) * per_page).limit(per_page)
     stmt = stmt.join(Organization, Organization.id == Tender.buyer_org_id).options(
@@ -422,7 +443,7 @@ def search_tenders(params: TenderSearch | None = None, **kwargs: Any) -> SearchR
     for tender, buyer in db.session.execute(stmt):
         tender.buyer = buyer  # type: ignore[attr-defined]
         rows.append(tender)
-    if not capped:
+    if in_order:
         position = {tender_id: n for n, tender_id in enumerate(ids)}
         rows.sort(key=lambda t: position[t.id])
     return SearchResult(rows, min(total, cap), page, per_page, capped)

@@ -242,8 +242,8 @@ def test_pagination_and_capped_count(monkeypatch):
 
 
 def test_page_order_is_the_same_below_and_above_the_count_cap(monkeypatch):
-    """Below the cap the page is sorted from the counted rows, above it read in index
-    order: both give the same pages."""
+    """Below SORT_CAP the page is sorted from the matching (id, key) pairs, above it read
+    in index order; the count stops at COUNT_CAP: all give the same pages."""
     buyer = make_buyer(2)
     made = []
     for days in (40, 25, 30, 35):
@@ -257,6 +257,10 @@ def test_page_order_is_the_same_below_and_above_the_count_cap(monkeypatch):
     monkeypatch.setattr(queries, "COUNT_CAP", 1)
     above = {sort: pages(sort) for sort in ("newest", "deadline")}
     assert below == above
+    monkeypatch.setattr(queries, "SORT_CAP", 2)  # more matches than sorted from the pairs: index order
+    walked = {sort: pages(sort) for sort in ("newest", "deadline")}
+    assert walked == below
+    assert search_tenders(TenderSearch(per_page=2)).capped
     assert below["newest"] == [t.id for t in reversed(made)]
     assert below["deadline"] == [made[1].id, made[2].id, made[3].id, made[0].id]
 
