@@ -201,100 +201,89 @@ def bid_lots(tender_id: int):
     return _workspace(tender)
 
 
-@bp.post("/tenders/<int:tender_id>/bid/price")
-@login_required
-def bid_price(tender_id: int):
+def _on_draft(tender_id: int, form, act) -> Any:
+    """Run `act(bid)` on the bidder's draft for a tender and show the workspace again.
+
+    `act` returns the success message, or None when it flashed its own refusal; a
+    service refusal (DomainError) is flashed."""
     org = _bidder_org()
     tender = _published_tender(tender_id)
-    form = PriceForm()
     bid = _draft_or_flash(tender, org)
     if bid is None or not form.validate_on_submit():
         return _workspace(tender)
     try:
-        fen = parse_yuan(form.price.data)
-    except ValueError:
-        fen = None
-    if fen is None or fen <= 0:
-        flash(_("Enter a price in yuan above zero, e.g. 1200.50."), "danger")
-        return _workspace(tender)
-    try:
-        part = svc.add_price(bid, _me(), form.lot_id.data, fen)
-        flash(_("The price was sealed (%(name)s).", name=part.name), "success")
+        message = act(bid)
+        if message:
+            flash(message, "success")
     except DomainError as exc:
         _refused(exc)
     return _workspace(tender)
+
+
+@bp.post("/tenders/<int:tender_id>/bid/price")
+@login_required
+def bid_price(tender_id: int):
+    form = PriceForm()
+
+    def act(bid):
+        try:
+            fen = parse_yuan(form.price.data)
+        except ValueError:
+            fen = None
+        if fen is None or fen <= 0:
+            flash(_("Enter a price in yuan above zero, e.g. 1200.50."), "danger")
+            return None
+        part = svc.add_price(bid, _me(), form.lot_id.data, fen)
+        return _("The price was sealed (%(name)s).", name=part.name)
+
+    return _on_draft(tender_id, form, act)
 
 
 @bp.post("/tenders/<int:tender_id>/bid/answers")
 @login_required
 def bid_answers(tender_id: int):
-    org = _bidder_org()
-    tender = _published_tender(tender_id)
-    form = AnswersForm()
-    bid = _draft_or_flash(tender, org)
-    if bid is None or not form.validate_on_submit():
-        return _workspace(tender)
-    answers = {key.removeprefix("answer-"): value for key, value in request.form.items() if key.startswith("answer-")}
-    try:
+    def act(bid):
+        answers = {key.removeprefix("answer-"): value for key, value in request.form.items()
+                   if key.startswith("answer-")}
         svc.add_answers(bid, _me(), answers)
-        flash(_("Your answers were sealed."), "success")
-    except DomainError as exc:
-        _refused(exc)
-    return _workspace(tender)
+        return _("Your answers were sealed.")
+
+    return _on_draft(tender_id, AnswersForm(), act)
 
 
 @bp.post("/tenders/<int:tender_id>/bid/attachments")
 @login_required
 def bid_attachment(tender_id: int):
-    org = _bidder_org()
-    tender = _published_tender(tender_id)
-    form = AttachmentForm()
-    bid = _draft_or_flash(tender, org)
-    if bid is None or not form.validate_on_submit():
-        return _workspace(tender)
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        flash(_("Choose a file to upload."), "danger")
-        return _workspace(tender)
-    try:
+    def act(bid):
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            flash(_("Choose a file to upload."), "danger")
+            return None
         part = svc.add_attachment(bid, _me(), upload.filename, upload)
-        flash(_("%(name)s was sealed.", name=part.name), "success")
-    except DomainError as exc:
-        _refused(exc)
-    return _workspace(tender)
+        return _("%(name)s was sealed.", name=part.name)
+
+    return _on_draft(tender_id, AttachmentForm(), act)
 
 
 @bp.post("/tenders/<int:tender_id>/bid/parts/<int:part_id>/remove")
 @login_required
 def bid_remove_part(tender_id: int, part_id: int):
-    org = _bidder_org()
-    tender = _published_tender(tender_id)
-    bid = _draft_or_flash(tender, org)
-    if bid is None or not ActionForm().validate_on_submit():
-        return _workspace(tender)
-    try:
+    def act(bid):
         part = svc.remove_part(bid, _me(), part_id)
-        flash(_("%(name)s was removed from your draft.", name=part.name), "success")
-    except DomainError as exc:
-        _refused(exc)
-    return _workspace(tender)
+        return _("%(name)s was removed from your draft.", name=part.name)
+
+    return _on_draft(tender_id, ActionForm(), act)
 
 
 @bp.post("/tenders/<int:tender_id>/bid/submit")
 @login_required
 def bid_submit(tender_id: int):
-    org = _bidder_org()
-    tender = _published_tender(tender_id)
-    bid = _draft_or_flash(tender, org)
-    if bid is None or not ActionForm().validate_on_submit():
-        return _workspace(tender)
-    try:
-        bid = svc.submit(bid, _me())
-        flash(_("Your bid was submitted at %(time)s. Download your receipt and keep it.",
-                time=local_datetime(bid.submitted_at, "yyyy-MM-dd HH:mm:ss")), "success")
-    except DomainError as exc:
-        _refused(exc)
-    return _workspace(tender)
+    def act(bid):
+        submitted = svc.submit(bid, _me())
+        return _("Your bid was submitted at %(time)s. Download your receipt and keep it.",
+                 time=local_datetime(submitted.submitted_at, "yyyy-MM-dd HH:mm:ss"))
+
+    return _on_draft(tender_id, ActionForm(), act)
 
 
 @bp.post("/tenders/<int:tender_id>/bid/withdraw")

@@ -113,6 +113,28 @@ def test_a_publish_notifies_a_matching_subscriber_once(buyer):
     assert len(inbox_of(fan)) == 1
 
 
+def test_an_amendment_notifies_matching_subscribers_but_not_twice_a_downloader(buyer):
+    from datetime import timedelta
+
+    from procurement.services import amendments
+
+    tender = published_tender(buyer)
+    org, fan = make_supplier()
+    _o2, fan_who_downloaded = make_supplier()
+    _o3, not_a_fan = make_supplier()
+    alerts.subscribe(fan, org, ["goods"])
+    alerts.subscribe(fan_who_downloaded, _o2, [], [], ["office"])
+    alerts.subscribe(not_a_fan, _o3, ["services"])
+    tender_svc.record_download(tender, fan_who_downloaded, _o2)
+    amendments.amend(tender, buyer.officer, "Deadline extended",
+                     submission_deadline=tender.submission_deadline + timedelta(days=5))
+    fan_notes = inbox_of(fan, alerts.KIND_ALERT)
+    assert len(fan_notes) == 1 and fan_notes[0].link == f"/procurement/tenders/{tender.id}"
+    assert inbox_of(fan_who_downloaded, alerts.KIND_ALERT) == []  # told once, as a downloader
+    assert len(inbox_of(fan_who_downloaded)) == 1
+    assert inbox_of(not_a_fan) == []
+
+
 def test_a_draft_or_invitation_tender_alerts_no_outsider(buyer):
     invited_org, invited = make_supplier()
     outsider_org, outsider = make_supplier()
