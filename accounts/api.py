@@ -7,12 +7,12 @@ from typing import Any
 from flask import Blueprint as FlaskBlueprint
 from flask import abort, render_template
 from flask_login import current_user
-from flask_smorest import Blueprint
 
 from accounts.auth import authenticated_by_token
 from accounts.permissions import current_org, current_roles
 from accounts.schemas import ApiErrorSchema, ApiTokenSchema, MeSchema
 from accounts.services import tokens as token_service
+from core.api import Blueprint
 from core.extensions import api
 
 blp = Blueprint(

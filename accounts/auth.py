@@ -22,8 +22,9 @@ import sqlalchemy as sa
 from flask import current_app, g, jsonify, redirect, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
+from sqlalchemy.orm import contains_eager
 
-from accounts.models import ApiToken, Membership, User, UserSession
+from accounts.models import ApiToken, Membership, Organization, User, UserSession
 from core import clock
 from core.db import db, unit_of_work
 from core.errors import wants_json
@@ -152,20 +153,28 @@ def load_user_from_token(req) -> User | None:
     raw = bearer_token(req)
     if raw is None:
         return None
-    token = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == sha256_hex(raw)))
+    # One statement: the token, its user and the user's memberships with their
+    # organizations (the API request's current membership and organization come from it,
+    # so no lazy load follows).
+    row = db.session.execute(
+        sa.select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .outerjoin(Membership, Membership.user_id == User.id)
+        .outerjoin(Organization, Organization.id == Membership.org_id)
+        .options(contains_eager(User.memberships).contains_eager(Membership.organization))
+        .where(ApiToken.token_hash == sha256_hex(raw))
+    ).unique().first()
+    if row is None:
+        return None
+    token, user = row
     now = clock.now()
-    if token is None or token.revoked_at is not None:
+    if token.revoked_at is not None:
         return None
     if token.expires_at is not None and clock.as_utc(token.expires_at) <= now:
         return None
-    user = db.session.get(User, token.user_id)
-    if user is None or not user.active:
+    if not user.active:
         return None
-    membership = db.session.scalar(
-        sa.select(Membership).where(
-            Membership.user_id == user.id, Membership.org_id == token.org_id, Membership.active.is_(True)
-        )
-    )
+    membership = next((m for m in user.memberships if m.org_id == token.org_id and m.active), None)
     if membership is None:
         return None
     from accounts.services.twofactor import needs_two_factor_setup
@@ -174,6 +183,7 @@ def load_user_from_token(req) -> User | None:
         return None  # tokens stop working until a required second factor is set up
     g.token_org_id = token.org_id
     g.api_token_id = token.id
+    g.current_membership = membership
     if token.last_used_at is None or now - clock.as_utc(token.last_used_at) >= LAST_SEEN_RESOLUTION:
         with unit_of_work():
             db.session.execute(sa.update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))

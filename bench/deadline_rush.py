@@ -1,7 +1,7 @@
 """Deadline rush: 100 suppliers submitting sealed bids (200 KB attachment each) at once.
 
     .venv/bin/python bench/deadline_rush.py [--quick] [--suppliers 100] [--rounds 5] [--pairs 2]
-        [--attachment-kb 200] [--workers 8 --worker-class sync|gthread --threads 4] [--profile]
+        [--attachment-kb 200] [--workers 4 --worker-class sync|gthread --threads 4] [--profile]
 
 Creates (and drops at the end, also on error) its own PostgreSQL database
 `canal_bench_rush`, migrated with `flask db upgrade`. Sets up, with the services: a buyer
@@ -11,8 +11,9 @@ and two criteria, in its tendering period by the real clock (gunicorn uses it), 
 token. The custodians collect their shares.
 
 gunicorn (bench/wsgi_bench.py) then serves the app and an aiohttp load generator in a
-separate process runs, with one connection per supplier (100 concurrent), alternating
-phases in the same run: bare, sealed, bare, sealed... (`--pairs` of each). In a phase
+separate process runs, with one connection per supplier (100 concurrent): first an
+unmeasured warm-up (one request per supplier on each path), then alternating phases in
+the same run: bare, sealed, bare, sealed... (`--pairs` of each). In a phase
 every supplier sends `--rounds` requests one after the other:
 
 - sealed: `POST /api/v1/tenders/<id>/bids` with its bearer token and a fresh
@@ -211,9 +212,9 @@ def rush_load(base_url: str, world: dict, rounds: int, pairs: int, attachment_si
     accepted: dict[int, int | None] = {}
     body_sizes: list[int] = []
 
-    async def supplier(session, i: int, kind: str, phase: dict) -> None:
+    async def supplier(session, i: int, kind: str, phase: dict, count: int) -> None:
         who = bidders[i]
-        for r in range(rounds):
+        for r in range(count):
             price = LOT_BUDGET - 1_000_000 * (i + 1) - r * 100
             body = bid_body(world["lot_ids"], world["criterion_ids"], price, encoded[i], f"技术方案-{i:03d}.pdf")
             if not body_sizes:
@@ -253,11 +254,11 @@ def rush_load(base_url: str, world: dict, rounds: int, pairs: int, attachment_si
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return dict(h.cpu_seconds(groups), client=usage.ru_utime + usage.ru_stime)
 
-    async def run_phase(session, kind: str) -> dict:
+    async def run_phase(session, kind: str, count: int = rounds) -> dict:
         phase = {"kind": kind, "lat": [], "status": {}, "samples": [], "elapsed": 0.0}
         cpu0 = cpu()
         t0 = time.perf_counter()
-        await asyncio.gather(*(supplier(session, i, kind, phase) for i in range(len(bidders))))
+        await asyncio.gather(*(supplier(session, i, kind, phase, count) for i in range(len(bidders))))
         phase["elapsed"] = time.perf_counter() - t0
         phase["cpu"] = {k: v - cpu0.get(k, 0.0) for k, v in cpu().items()}
         return phase
@@ -267,10 +268,14 @@ def rush_load(base_url: str, world: dict, rounds: int, pairs: int, attachment_si
         timeout = aiohttp.ClientTimeout(total=300)
         phases = []
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+            # Warm-up, not measured: one request per supplier on each path (worker imports,
+            # pooled connections, prepared statements), so neither path pays for it.
+            warmup = [await run_phase(session, "bare", 1), await run_phase(session, "sealed", 1)]
             for _ in range(pairs):
                 phases.append(await run_phase(session, "bare"))
                 phases.append(await run_phase(session, "sealed"))
-        return {"phases": phases, "accepted": accepted, "body_bytes": body_sizes[0] if body_sizes else 0}
+        return {"phases": phases, "warmup": warmup, "accepted": accepted,
+                "body_bytes": body_sizes[0] if body_sizes else 0}
 
     return asyncio.run(main())
 
@@ -420,6 +425,10 @@ def report(results: dict, server: h.Server, suppliers: int, rounds: int) -> tupl
                      f"{p[99] * 1000:.0f}", errors])
     print(f"  {server.describe()}; {suppliers} concurrent suppliers x {rounds} rounds per phase; "
           f"body {results['body_bytes'] / 1024:.0f} KB; phases: " + ", ".join(p["kind"] for p in results["phases"]))
+    print("  warm-up (not measured, 1 request per supplier): " + ", ".join(
+        f"{p['kind']} {len(p['lat']) / p['elapsed']:.0f}/s, "
+        f"{sum(v for k, v in p['status'].items() if not (isinstance(k, int) and 200 <= k < 300))} errors"
+        for p in results.get("warmup", [])))
     print("  per phase: " + ", ".join(f"{p['kind']} {len(p['lat']) / p['elapsed']:.0f}/s" for p in results["phases"]))
     print(h.table(rows, ["path", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"]))
     for kind in ("bare", "sealed"):
@@ -477,8 +486,10 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=None, help="requests per supplier per phase")
     parser.add_argument("--pairs", type=int, default=None, help="bare+sealed phase pairs")
     parser.add_argument("--attachment-kb", type=int, default=200)
-    # 8 sync workers served both paths best on the 2-core machine (vs 4 sync, 2x8 gthread)
-    parser.add_argument("--workers", type=int, default=8)
+    # 4 sync workers (2 per core) served both paths best on the quiet 2-core machine: bare
+    # 270-300/s and sealed 130-150/s, vs 200-290/s and 95-118/s with 8 (more context
+    # switching for the same two cores); 8 had looked best only while other jobs loaded it
+    parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--profile", action="store_true", help="cProfile the sealed path in-process afterwards")

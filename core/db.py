@@ -95,6 +95,17 @@ def in_unit_of_work() -> bool:
     return _depth.get() > 0
 
 
+def _needs_fresh_write_transaction(session: Session) -> bool:
+    """Whether an open read transaction must be committed before a unit of work: yes on
+    SQLite (writes begin with BEGIN IMMEDIATE) and on anything not known to run at READ
+    COMMITTED; no on PostgreSQL at its default isolation level."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return True
+    level = session.connection().default_isolation_level  # read once per engine, no round trip
+    return str(level).upper() != "READ COMMITTED"
+
+
 @contextmanager
 def unit_of_work() -> Iterator[Session]:
     """Open (or join) the current transaction; the outermost level commits once."""
@@ -103,9 +114,11 @@ def unit_of_work() -> Iterator[Session]:
     depth_token = _depth.set(depth + 1)
     write_token = None
     if depth == 0:
-        if session.in_transaction():
-            # A read transaction is open (e.g. loading the current user): end it so the
-            # write transaction starts fresh (BEGIN IMMEDIATE on SQLite).
+        if session.in_transaction() and _needs_fresh_write_transaction(session):
+            # A read transaction is open (e.g. loading the current user): on SQLite end it
+            # so the write transaction starts with BEGIN IMMEDIATE. On PostgreSQL (READ
+            # COMMITTED: every statement sees what is committed when it starts) the read
+            # transaction simply becomes the unit of work, on the connection it holds.
             session.commit()
         session.info.pop("uow_doomed", None)
         session.info.pop("after_commit", None)

@@ -9,6 +9,7 @@ calls `send_stored_file`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -218,7 +219,12 @@ class CheckedUpload:
     data: bytes
     name: str
     content_type: str
-    sha256: str
+
+    @functools.cached_property
+    def sha256(self) -> str:
+        """SHA-256 of the content (computed when first asked: a sealed bid stores only the
+        hash of its ciphertext, so it never pays for this one)."""
+        return hashlib.sha256(self.data).hexdigest()
 
 
 def check_upload(
@@ -248,7 +254,7 @@ def check_upload(
     if not raw:
         raise _invalid(_("The file is empty."))
     content_type = sniff(raw, ext)
-    return CheckedUpload(raw, display_name, content_type, hashlib.sha256(raw).hexdigest())
+    return CheckedUpload(raw, display_name, content_type)
 
 
 def store_bytes(

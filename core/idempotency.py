@@ -42,6 +42,7 @@ from flask.cli import AppGroup
 from flask_babel import gettext as _
 
 from core import clock
+from core.api import request_json
 from core.db import db, unit_of_work
 from core.models.idempotency import IdempotencyRecord
 
@@ -80,21 +81,52 @@ def _caller() -> str:
     return caller[:120]
 
 
+def _feed_json(digest: Any, value: Any) -> None:
+    """Feed a parsed JSON value into `digest` canonically: objects by sorted key, every
+    value tagged with its type and strings with their length, so two bodies that differ
+    only in whitespace or key order hash the same and no two different ones can. (Cheaper
+    than a sorted `json.dumps`: a long string, such as a base64 attachment, is fed as it
+    is, not escaped and re-encoded.)"""
+    if isinstance(value, str):
+        data = value.encode("utf-8", "surrogatepass")
+        digest.update(b"s%d:" % len(data))
+        digest.update(data)
+    elif isinstance(value, dict):
+        digest.update(b"{%d:" % len(value))
+        for key in sorted(value):
+            _feed_json(digest, key)
+            _feed_json(digest, value[key])
+        digest.update(b"}")
+    elif isinstance(value, list):
+        digest.update(b"[%d:" % len(value))
+        for item in value:
+            _feed_json(digest, item)
+        digest.update(b"]")
+    elif value is None or isinstance(value, bool):
+        digest.update(b"n" if value is None else (b"t" if value else b"f"))
+    elif isinstance(value, int):
+        digest.update(b"i%d;" % value)
+    else:  # float
+        digest.update(b"d" + repr(value).encode("ascii") + b";")
+
+
 def _request_hash() -> str:
-    body = request.get_data(cache=True)
-    if request.is_json:
-        try:
-            parsed = json.loads(body or b"null")
-            body = json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        except ValueError:
-            pass
-    elif request.form:
-        items = sorted((k, v) for k in request.form for v in request.form.getlist(k) if k != "csrf_token")
-        body = json.dumps(items, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     digest = hashlib.sha256()
     digest.update(request.method.encode() + b"\n" + request.path.encode() + b"\n")
     digest.update(request.query_string + b"\n")
-    digest.update(body)
+    if request.is_json:
+        try:
+            parsed = request_json()  # parsed once: webargs reads the same result
+            body = hashlib.sha256(b"json:")
+            _feed_json(body, parsed)
+        except (ValueError, RecursionError):  # not valid (the view answers 400) or too deep: raw bytes
+            body = hashlib.sha256(b"raw:" + request.get_data(cache=True))
+        digest.update(body.digest())
+    elif request.form:
+        items = sorted((k, v) for k in request.form for v in request.form.getlist(k) if k != "csrf_token")
+        digest.update(b"form:" + json.dumps(items, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    else:
+        digest.update(b"raw:" + request.get_data(cache=True))
     return digest.hexdigest()
 
 

@@ -11,10 +11,10 @@ from typing import Any
 import sqlalchemy as sa
 from flask import abort, url_for
 from flask_login import current_user
-from flask_smorest import Blueprint
 
 from accounts.permissions import current_org
 from accounts.schemas import ApiErrorSchema
+from core.api import Blueprint
 from core.db import db
 from core.errors import NotFound
 from core.idempotency import idempotent

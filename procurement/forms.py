@@ -27,6 +27,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
 from core.clock import LOCAL_TZ
+from core.forms import LongSelect
 from payments.forms import parse_yuan
 from procurement.states import (
     CATEGORY_LABELS,
@@ -96,11 +97,11 @@ class SearchForm(FlaskForm):
 
     q = StringField(_l("Keyword"), validators=[Optional(), Length(max=200)],
                     description=_l("Chinese or English words of the title, description, buyer or category code."))
-    status = SelectField(_l("Status"), validators=[Optional()], choices=[])
-    method = SelectField(_l("Procurement method"), validators=[Optional()], choices=[])
-    category = SelectField(_l("Category"), validators=[Optional()], choices=[])
+    status = SelectField(_l("Status"), validators=[Optional()], choices=[], widget=LongSelect())
+    method = SelectField(_l("Procurement method"), validators=[Optional()], choices=[], widget=LongSelect())
+    category = SelectField(_l("Category"), validators=[Optional()], choices=[], widget=LongSelect())
     category_code = StringField(_l("Category code"), validators=[Optional(), Length(max=40)])
-    buyer = SelectField(_l("Buyer"), validators=[Optional()], choices=[])
+    buyer = SelectField(_l("Buyer"), validators=[Optional()], choices=[], widget=LongSelect())
     budget_min = YuanField(_l("Budget from (yuan)"), validators=[Optional()])
     budget_max = YuanField(_l("Budget to (yuan)"), validators=[Optional()])
     deadline_from = DateField(_l("Deadline from"), validators=[Optional()])

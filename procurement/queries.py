@@ -35,7 +35,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import defer, load_only, selectinload
+from sqlalchemy.orm import selectinload
 
 from accounts.models import Organization
 from core import clock
@@ -65,6 +65,7 @@ __all__ = [
     "answered_questions",
     "buyer_orgs",
     "BuyerChoice",
+    "TenderListItem",
     "SEARCH_VECTOR_DDL",
     "SEARCH_VECTOR_DROP",
     "install_search_vector",
@@ -223,7 +224,7 @@ class TenderSearch:
 class SearchResult:
     """One page of tenders, shaped like Flask-SQLAlchemy's Pagination for the pager macro."""
 
-    items: list[Tender]
+    items: list[TenderListItem]
     total: int
     page: int
     per_page: int
@@ -378,20 +379,47 @@ def _filters(params: TenderSearch, now: datetime) -> list[sa.ColumnElement[bool]
     return where
 
 
-#: Columns a result list never shows (large or secret): loaded only if someone asks.
-_LIST_DEFERRED = ("search_tokens", "wrapped_private_key", "recovery_share", "opening_record")
+#: The columns a result list shows or needs (status_now reads the dates).
+LIST_COLUMNS = ("id", "buyer_org_id", "title_zh", "title_en", "category", "category_code", "method", "budget",
+                "currency", "status", "enquiry_end", "submission_deadline", "opening_time", "published_at")
+
+
+@dataclass(frozen=True, slots=True)
+class TenderListItem:
+    """One search result: the list columns of a tender and its buyer, read as plain rows
+    (a page is 20 tuples, not 40 ORM objects with an identity map and loader state);
+    attribute names as on Tender, so status_now() and the templates read either."""
+
+    id: int
+    buyer_org_id: int
+    title_zh: str
+    title_en: str
+    category: str
+    category_code: str
+    method: str
+    budget: int
+    currency: str
+    status: str
+    enquiry_end: datetime | None
+    submission_deadline: datetime | None
+    opening_time: datetime | None
+    published_at: datetime | None
+    buyer: BuyerChoice
+
+
+_LIST_SELECT = tuple(getattr(Tender, name) for name in LIST_COLUMNS)
 
 
 def search_tenders(params: TenderSearch | None = None, **kwargs: Any) -> SearchResult:
-    """Published tenders matching `params` (or keyword arguments of TenderSearch), one page,
-    each with `buyer` set.
+    """Published tenders matching `params` (or keyword arguments of TenderSearch), one page
+    of TenderListItem rows (the list columns and the buyer's names).
 
     One statement takes up to SORT_CAP + 1 matching (id, sort key) pairs, counts them and
-    sorts the page's ids from them (top-N, in the database); the page's tenders are then
-    read by primary key: no plan walks an ordered index past thousands of rows hoping for
-    a few matches (terms frequent alone but rare together: 系统 + goods). Only with more
-    than SORT_CAP matches (a frequent filter, so matches come quickly) is the page read
-    in index order. The total shown stops at
+    sorts the page's ids from them (top-N, in the database); the page's rows are then read
+    by primary key (plain rows of LIST_COLUMNS, no ORM objects): no plan walks an ordered
+    index past thousands of rows hoping for a few matches (terms frequent alone but rare
+    together: 系统 + goods). Only with more than SORT_CAP matches (a frequent filter, so
+    matches come quickly) is the page read in index order. The total shown stops at
     COUNT_CAP (`capped`): "more than 200 results" is all a visitor needs to know."""
     params = params or TenderSearch(**kwargs)
     now = clock.now()
@@ -426,23 +454,21 @@ def search_tenders(params: TenderSearch | None = None, **kwargs: Any) -> SearchR
         total = db.session.scalar(sa.select(count))
     capped = total > cap
     in_order = total <= SORT_CAP
+    columns = [*_LIST_SELECT, Organization.name_zh, Organization.name_en]
     if in_order:
         ids = [r[0] for r in page_rows]
         if not ids:
             return SearchResult([], min(total, cap), page, per_page, capped)
-        stmt = sa.select(Tender, Organization).where(Tender.id.in_(ids))
+        stmt = sa.select(*columns).where(Tender.id.in_(ids))
     else:
         # Frequent terms or filters (over SORT_CAP matches): the page comes soon when
         # walking the ordered index.
-        stmt = sa.select(Tender, Organization).where(*where).order_by(*order)
+        stmt = sa.select(*columns).where(*where).order_by(*order)
         stmt = stmt.offset((page - 1) * per_page).limit(per_page)
-    stmt = stmt.join(Organization, Organization.id == Tender.buyer_org_id).options(
-        *(defer(getattr(Tender, name)) for name in _LIST_DEFERRED),
-        load_only(Organization.id, Organization.name_zh, Organization.name_en))
-    rows: list[Tender] = []
-    for tender, buyer in db.session.execute(stmt):
-        tender.buyer = buyer  # type: ignore[attr-defined]
-        rows.append(tender)
+    stmt = stmt.join(Organization, Organization.id == Tender.buyer_org_id)
+    width = len(LIST_COLUMNS)
+    rows = [TenderListItem(*row[:width], buyer=BuyerChoice(row[1], row[width] or "", row[width + 1] or ""))
+            for row in db.session.execute(stmt)]
     if in_order:
         position = {tender_id: n for n, tender_id in enumerate(ids)}
         rows.sort(key=lambda t: position[t.id])

@@ -29,9 +29,12 @@ _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i
 
 def two_factor_required(user: User) -> bool:
     """True when the user holds a 2FA role in any active membership."""
-    roles = db.session.scalars(
-        sa.select(Membership.roles).where(Membership.user_id == user.id, Membership.active.is_(True))
-    ).all()
+    if "memberships" not in sa.inspect(user).unloaded:  # loaded with the user (API tokens): no query
+        roles = [m.roles for m in user.memberships if m.active]
+    else:
+        roles = db.session.scalars(
+            sa.select(Membership.roles).where(Membership.user_id == user.id, Membership.active.is_(True))
+        ).all()
     required = {str(r) for r in TWO_FACTOR_ROLES}
     return any(required.intersection(rs or []) for rs in roles)
 

@@ -1,6 +1,6 @@
 """/api/v1 procurement endpoints (flask-smorest), one module per resource.
 
-Each module defines its own `blp` (flask_smorest.Blueprint); `init_app` registers
+Each module defines its own `blp` (core.api.Blueprint, a flask_smorest.Blueprint); `init_app` registers
 every one under /api/v1 so they appear in the OpenAPI document.
 """
 

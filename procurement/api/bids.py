@@ -15,12 +15,13 @@ from typing import Any
 from flask import abort, jsonify, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
+from sqlalchemy.orm import load_only
 
 from accounts.permissions import current_org, has_role
 from accounts.schemas import ApiErrorSchema
 from accounts.states import OrgKind, Role
+from core.api import Blueprint
 from core.db import db
 from core.errors import NotFound, PermissionDenied, ValidationError
 from core.idempotency import idempotent
@@ -122,8 +123,11 @@ def _bidder():
     return current_user._get_current_object(), org  # type: ignore[attr-defined]
 
 
-def _tender(tender_id: int) -> Tender:
-    tender = db.session.get(Tender, tender_id)
+def _tender(tender_id: int, *, light: bool = False) -> Tender:
+    """The published tender (404 for a draft or none); `light`: only the columns a one-call
+    submission reads before its lock (the service re-reads what it checks under the lock)."""
+    options = [load_only(Tender.id, Tender.status, Tender.method)] if light else []
+    tender = db.session.get(Tender, tender_id, options=options)
     if tender is None or tender.status == TenderStatus.DRAFT:
         raise NotFound()
     return tender
@@ -177,7 +181,7 @@ def _decode_attachments(items: list[dict[str, Any]]) -> list[svc.Attachment]:
                                                           "or Idempotency-Key reused with another body")
 def submit_bid(data: dict[str, Any], tender_id: int):
     user, org = _bidder()
-    tender = _tender(tender_id)
+    tender = _tender(tender_id, light=True)
     prices: dict[int, int] = {}
     for item in data["prices"]:
         if item["lot_id"] in prices:

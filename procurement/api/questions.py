@@ -17,13 +17,13 @@ from typing import Any
 
 from flask import abort
 from flask_login import current_user
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from accounts.models import Organization
 from accounts.permissions import current_org, has_role
 from accounts.schemas import ApiErrorSchema
 from accounts.states import Role
+from core.api import Blueprint
 from core.db import db
 from core.errors import NotFound
 from core.idempotency import idempotent

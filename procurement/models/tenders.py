@@ -49,11 +49,11 @@ class Tender(IdMixin, TimestampMixin, Base):
     title_en: Mapped[str] = mapped_column(sa.String(300), default="")
     description_zh: Mapped[str] = mapped_column(sa.Text, default="")
     description_en: Mapped[str] = mapped_column(sa.Text, default="")
-    category: Mapped[str] = mapped_column(sa.String(20), index=True)
+    category: Mapped[str] = mapped_column(sa.String(20))  # 3 values: no index (see migration 0006)
     category_code: Mapped[str] = mapped_column(sa.String(40), default="")
     budget: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # fen
     currency: Mapped[str] = mapped_column(sa.String(3), default="CNY")
-    method: Mapped[str] = mapped_column(sa.String(40), index=True)
+    method: Mapped[str] = mapped_column(sa.String(40))  # a handful of values: no index (0006)
     status: Mapped[str] = mapped_column(sa.String(30), default=TenderStatus.DRAFT.value, index=True)
     enquiry_end: Mapped[datetime | None]
     submission_deadline: Mapped[datetime | None] = mapped_column(index=True)

@@ -258,8 +258,7 @@ def _lock_bidder(tender_id: int, org_id: int) -> None:
     SQLite already serializes writers."""
     if db.session.get_bind().dialect.name != "postgresql":
         return
-    digest = hashlib.sha256(f"canal-bid:{tender_id}:{org_id}".encode()).digest()
-    db.session.execute(sa.select(sa.func.pg_advisory_xact_lock(int.from_bytes(digest[:8], "big", signed=True))))
+    db.session.execute(sa.select(sa.func.pg_advisory_xact_lock(_bidder_lock_key(tender_id, org_id))))
 
 
 def _supersede_previous(tender_id: int, org_id: int, except_id: int | None = None) -> list[int]:
@@ -280,18 +279,9 @@ def _supersede_previous(tender_id: int, org_id: int, except_id: int | None = Non
     return ids
 
 
-def _lock_bidder_and_new_bid_id(tender_id: int, org_id: int) -> int | None:
-    """`_lock_bidder`, and on PostgreSQL the next bid id from its sequence in the same
-    statement, so the bid and its parts (whose associated data hold the bid id) go in
-    one flush; None elsewhere (the bid is inserted first)."""
-    if db.session.get_bind().dialect.name != "postgresql":
-        return None
+def _bidder_lock_key(tender_id: int, org_id: int) -> int:
     digest = hashlib.sha256(f"canal-bid:{tender_id}:{org_id}".encode()).digest()
-    row = db.session.execute(sa.select(
-        sa.func.pg_advisory_xact_lock(int.from_bytes(digest[:8], "big", signed=True)),
-        sa.func.nextval(sa.func.pg_get_serial_sequence("tender_bids", "id")),
-    )).one()
-    return int(row[1])
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 @dataclass
@@ -316,21 +306,34 @@ class _TenderState:
     version: int
     lots: dict[int, _LotState] = field(default_factory=dict)  # active lots by id
     criteria: set[int] = field(default_factory=set)
+    new_bid_id: int | None = None  # PostgreSQL: reserved from the bids' sequence
 
 
-def _lock_tender_state(tender_id: int) -> _TenderState:
+def _lock_tender_state(tender_id: int, bidder_org_id: int) -> _TenderState:
     """Inside a unit of work: the tender row locked FOR SHARE (as `_lock_tender_shared`,
-    only the columns checked), then, in a second statement (so a fresh snapshot, taken
-    after the lock: an amendment that changed the lots has committed or waits), its
-    active lots and its criteria ids."""
+    only the columns checked) and, on PostgreSQL in the same statement, the bidder's lock
+    (`_lock_bidder`) and the next bid id from its sequence (so the bid and its parts, whose
+    associated data hold the bid id, go in one flush); then, in a second statement (so a
+    fresh snapshot, taken after the locks: an amendment that changed the lots has
+    committed or waits), the tender's active lots and its criteria ids.
+
+    Lock order: the SHARE lock never conflicts with another submission's, and the opening
+    (FOR UPDATE on the row) takes no bidder lock, so whichever of the two locks this
+    statement gets first, no cycle can form."""
+    columns = [Tender.id, Tender.status, Tender.method, Tender.enquiry_end, Tender.submission_deadline,
+               Tender.public_key, Tender.version]
+    postgres = db.session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        columns += [sa.func.pg_advisory_xact_lock(_bidder_lock_key(tender_id, bidder_org_id)),
+                    sa.func.nextval(sa.func.pg_get_serial_sequence("tender_bids", "id"))]
     row = db.session.execute(
-        sa.select(Tender.id, Tender.status, Tender.method, Tender.enquiry_end, Tender.submission_deadline,
-                  Tender.public_key, Tender.version)
-        .where(Tender.id == tender_id).with_for_update(read=True)
+        sa.select(*columns).where(Tender.id == tender_id).with_for_update(read=True, of=Tender)
     ).one_or_none()
     if row is None:
         raise NotFound()
-    state = _TenderState(*row)
+    state = _TenderState(*row[:7])
+    if postgres:
+        state.new_bid_id = int(row[8])
     lots = sa.select(sa.literal("lot").label("kind"), Lot.id, Lot.number, Lot.bond_amount).where(
         Lot.tender_id == tender_id, Lot.status == LotStatus.ACTIVE.value)
     criteria = sa.select(sa.literal("criterion").label("kind"), Criterion.id, sa.null(), sa.null()).where(
@@ -687,7 +690,7 @@ def submit_complete_bid(tender: Tender, user: User, org: Organization, *, prices
     uploads = [check_upload(item.data, filename=item.name or "", allowed=ATTACHMENT_TYPES, max_bytes=max_bytes)
                for item in attachments]
     with unit_of_work():
-        state = _lock_tender_state(tender.id)
+        state = _lock_tender_state(tender.id, org.id)
         now = clock.now()  # after the lock: the opening takes FOR UPDATE on the same row
         _check_submitting(state, now)
         _check_key_ready(state)
@@ -715,7 +718,7 @@ def submit_complete_bid(tender: Tender, user: User, org: Organization, *, prices
                                                                                                   answers))))
         plain += [(BidPartKind.ATTACHMENT, upload.name, None, upload.data) for upload in uploads]
 
-        new_id = _lock_bidder_and_new_bid_id(state.id, org.id)
+        new_id = state.new_bid_id  # the bidder's lock is held since _lock_tender_state
         previous = _supersede_previous(state.id, org.id)
         bid = Bid(id=new_id, tender_id=state.id, bidder_org_id=org.id, created_by_id=user.id,
                   status=BidStatus.SUBMITTED.value, lot_ids=lot_ids, tender_version=state.version,

@@ -53,3 +53,46 @@ def test_an_error_no_field_shows_is_flashed(form):
     assert apply_errors(form, _error({"elsewhere": ["x"]})) is False
     assert get_flashed_messages(with_categories=True) == [("danger", "Refused.")]
     assert form.name.errors == [] or not form.name.errors
+
+
+# --------------------------------------------------------------------------- LongSelect
+
+
+@pytest.mark.parametrize("chosen", ["", "2", "<&>"])
+def test_long_select_renders_exactly_what_wtforms_select_renders(app, chosen):
+    from wtforms import Form, SelectField
+    from wtforms.fields.choices import SelectChoice
+    from wtforms.widgets import Select
+
+    from core.forms import LongSelect
+
+    class Plain(Form):
+        pick = SelectField(choices=[])
+
+    form = Plain(data={"pick": chosen})
+    form.pick.choices = [SelectChoice("", "Any"), SelectChoice("2", '扬州 <b>"quoted"</b> & co'),
+                         SelectChoice("<&>", ""), SelectChoice(True, "yes")]
+    fast, slow = LongSelect()(form.pick, class_="form-select"), Select()(form.pick, class_="form-select")
+    assert str(fast) == str(slow)
+    assert "&lt;b&gt;" in str(fast) and 'value="&lt;&amp;&gt;"' in str(fast)
+
+
+def test_long_select_leaves_groups_and_option_attributes_to_wtforms(app):
+    from wtforms import Form, SelectField
+    from wtforms.fields.choices import SelectChoice
+    from wtforms.widgets import Select
+
+    from core.forms import LongSelect
+
+    class Grouped(Form):
+        pick = SelectField(choices=[SelectChoice("1", "one", optgroup="A"), SelectChoice("2", "two", optgroup="B")])
+
+    class WithAttributes(Form):
+        pick = SelectField(choices=[])
+
+    grouped = Grouped()
+    assert str(LongSelect()(grouped.pick)) == str(Select()(grouped.pick)) and "<optgroup" in str(
+        LongSelect()(grouped.pick))
+    attrs = WithAttributes()
+    attrs.pick.choices = [SelectChoice("1", "one", render_kw={"disabled": True})]
+    assert str(LongSelect()(attrs.pick)) == str(Select()(attrs.pick)) and "disabled" in str(LongSelect()(attrs.pick))

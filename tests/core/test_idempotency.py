@@ -9,10 +9,11 @@ import marshmallow as ma
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from flask_smorest import Api, Blueprint
+from flask_smorest import Api
 
 from config import TestConfig
 from core import clock
+from core.api import Blueprint
 from core.db import db, unit_of_work
 from core.errors import ValidationError, register_error_handlers
 from core.extensions import babel, login_manager
@@ -135,6 +136,53 @@ def test_equivalent_json_bodies_hash_the_same(api_client):
                         headers={"Idempotency-Key": "k"})
     assert a.status_code == b.status_code == 201
     assert b.headers.get("Idempotent-Replayed") == "true"
+
+
+@pytest.mark.parametrize(("one", "other", "same"), [
+    ('{"a": 1, "b": {"x": [1, 2], "y": null}}', '{ "b": {"y": null, "x": [1, 2]}, "a": 1 }', True),
+    ('{"a": "1"}', '{"a": 1}', False),
+    ('{"a": 1}', '{"a": 1.0}', False),
+    ('{"a": [1, 2]}', '{"a": [2, 1]}', False),
+    ('{"a": true}', '{"a": 1}', False),
+    ('{"a": "x", "b": ""}', '{"a": "", "b": "x"}', False),
+    ('{"ab": "c"}', '{"a": "bc"}', False),
+    ('{"a": ["b", "c"]}', '{"a": ["bc"]}', False),
+    ('{"a": "\\u626c\\u5dde"}', '{"a": "扬州"}', True),
+])
+def test_request_hash_is_canonical_json(idem_app, one, other, same):
+    """Whitespace, key order and escapes do not change the hash; any value, type or
+    boundary difference does."""
+    from core.idempotency import _request_hash
+
+    def hashed(body: str) -> str:
+        with idem_app.test_request_context("/t/items", method="POST", data=body.encode(),
+                                           content_type="application/json"):
+            return _request_hash()
+
+    assert (hashed(one) == hashed(other)) is same
+
+
+def test_the_body_is_parsed_once_for_the_hash_and_the_arguments(api_client, monkeypatch):
+    import json
+
+    parsed: list[str] = []
+    real = json.loads
+
+    def counting(text, *args, **kwargs):
+        if "widget" in str(text):
+            parsed.append(text)
+        return real(text, *args, **kwargs)
+
+    monkeypatch.setattr(json, "loads", counting)
+    assert _post(api_client, "widget").status_code == 201
+    assert len(parsed) == 1  # the request hash and webargs share one parse (core.api.request_json)
+
+
+def test_a_body_that_is_not_json_is_a_400_and_keeps_nothing(api_client):
+    r = api_client.post("/t/items", data=b'{"name": ', content_type="application/json",
+                        headers={"Idempotency-Key": "bad-json"})
+    assert r.status_code == 400
+    assert CALLS == [] and _effects() == 0 and stored_count() == 0
 
 
 def test_different_keys_are_different_requests(api_client):

@@ -71,3 +71,44 @@ def test_after_commit_callbacks_run_only_after_a_commit():
             after_commit(lambda: ran.append("never"))
             raise RuntimeError
     assert ran == ["committed"]
+
+
+def _dbapi_connection():
+    return db.session.connection().connection.dbapi_connection
+
+
+def test_a_read_transaction_becomes_the_unit_of_work_on_postgresql(postgres_only):
+    """PostgreSQL (READ COMMITTED): the request's read transaction (loading the current
+    user, say) carries on as the unit of work, on the same connection: no commit and no
+    second checkout in between; the unit of work still commits once at its end."""
+    before = _count()
+    db.session.scalar(sa.select(sa.func.count()).select_from(UowProbe))  # a read opens a transaction
+    read_conn = _dbapi_connection()
+    backend = db.session.scalar(sa.select(sa.func.pg_backend_pid()))
+    with unit_of_work():
+        assert _dbapi_connection() is read_conn
+        assert db.session.scalar(sa.select(sa.func.pg_backend_pid())) == backend
+        db.session.add(UowProbe(label="after a read"))
+    assert not db.session().in_transaction()
+    db.session.remove()
+    assert _count() == before + 1
+
+
+def test_a_read_transaction_is_committed_before_a_unit_of_work_on_sqlite(app):
+    """SQLite: the read transaction ends first, so the unit of work begins with BEGIN
+    IMMEDIATE (a write lock taken up front)."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    statements: list[str] = []
+
+    def capture(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    db.session.scalar(sa.select(sa.func.count()).select_from(UowProbe))
+    sa.event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        with unit_of_work():
+            db.session.add(UowProbe(label="after a read"))
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", capture)
+    assert statements[0] == "BEGIN IMMEDIATE"

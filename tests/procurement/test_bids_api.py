@@ -151,3 +151,36 @@ def test_bids_api_is_in_the_openapi_document(client):
     for path in ("/api/v1/tenders/{tender_id}/bids", "/api/v1/tenders/{tender_id}/bids/{bid_id}/withdraw",
                  "/api/v1/bids/{bid_id}/receipt", "/api/v1/receipts/verify"):
         assert path in paths, sorted(paths)
+
+
+def test_a_one_call_submission_takes_one_connection_and_few_statements(client, postgres_only):
+    """The deadline-rush path (bench/deadline_rush.py) stays lean: one pooled connection
+    for the whole request (the token read carries on as the unit of work) and 12
+    statements: token, Idempotency-Key lock and record, tender, tender lock + bidder lock +
+    bid id, lots and criteria, supersede, bid, parts, idempotency record, audit head,
+    audit entry + head."""
+    _buyer, tender, _keys, org, user = bidding_setup()
+    headers = api_headers(_token(user, org))
+    url = f"/api/v1/tenders/{tender.id}/bids"
+    first = client.post(url, json=_body(tender), headers={**headers, "Idempotency-Key": "lean-1"})
+    assert first.status_code == 201  # also stamps the token's last use (once a minute)
+    statements: list[str] = []
+    checkouts: list[int] = []
+
+    def on_statement(conn, cursor, statement, *args):
+        statements.append(" ".join(statement.split())[:80])
+
+    def on_checkout(*args):
+        checkouts.append(1)
+
+    db.session.remove()
+    sa.event.listen(db.engine, "before_cursor_execute", on_statement)
+    sa.event.listen(db.engine.pool, "checkout", on_checkout)
+    try:
+        r = client.post(url, json=_body(tender, price=4_000_000), headers={**headers, "Idempotency-Key": "lean-2"})
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", on_statement)
+        sa.event.remove(db.engine.pool, "checkout", on_checkout)
+    assert r.status_code == 201, r.get_json()
+    assert len(checkouts) == 1
+    assert len(statements) <= 12, statements

@@ -42,6 +42,24 @@ def test_list_is_public_paginated_and_never_lists_drafts(client):
     assert [t["id"] for t in page2] == [made[0].id]
 
 
+def test_list_items_are_exactly_what_the_documented_schema_dumps(app, client):
+    """The list is serialized by hand (speed): it must equal TenderSummarySchema's dump of
+    the same results, byte for byte once parsed, datetimes included."""
+    from procurement.api.tenders import TenderSummarySchema, _summary
+    from procurement.queries import TenderSearch, search_tenders
+
+    buyer = make_buyer(2)
+    published_tender(buyer, title_zh="办公桌椅", title_en="Desks")
+    opened = published_tender(buyer, title_en="Servers", category="goods")
+    opened.enquiry_end = None
+    db.session.commit()
+    body = client.get("/api/v1/tenders").get_json()
+    with app.test_request_context("/api/v1/tenders"):
+        expected = TenderSummarySchema(many=True).dump([_summary(t) for t in search_tenders(TenderSearch()).items])
+    assert body == json.loads(json.dumps(expected)) and len(body) == 2
+    assert body[0]["submission_deadline"].endswith("+00:00") and any(t["enquiry_end"] is None for t in body)
+
+
 def test_list_search_parameters(client):
     buyer = make_buyer(2)
     laptops = published_tender(buyer, title_zh="笔记本电脑", title_en="Laptops", budget=50_000_00)
