@@ -271,7 +271,12 @@ def _status_clause(status: str, now: datetime) -> sa.ColumnElement[bool] | None:
         return sa.false()
     if wanted not in TIME_DRIVEN:
         return Tender.status == wanted.value
-    published = Tender.status.in_([s.value for s in TIME_DRIVEN])
+    # "not one of the other statuses" rather than "one of the three clock-driven ones": the
+    # same rows (the list is complete, from the enum), but not an index condition: the
+    # three statuses are most published tenders, and as an index condition PostgreSQL ANDs
+    # a bitmap of all of them with the deadline's (8-9 ms at 100,000 tenders, against 1 ms
+    # for a scan or the keyword index filtered by it).
+    published = Tender.status.not_in([s.value for s in TenderStatus if s not in TIME_DRIVEN])
     in_enquiries = sa.and_(Tender.enquiry_end.is_not(None), Tender.enquiry_end > now)
     if wanted == TenderStatus.ENQUIRIES:
         return sa.and_(published, in_enquiries)

@@ -32,11 +32,6 @@ def _frozen_clock():
 
 
 @pytest.fixture
-def buyer():
-    return make_buyer()
-
-
-@pytest.fixture
 def tender(buyer):
     return published_tender(buyer, title_zh="保密的办公设备采购", title_en="Secret office equipment")
 

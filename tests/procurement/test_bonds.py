@@ -25,7 +25,7 @@ from procurement.services import tenders as tender_svc
 from procurement.states import BondKind, BondStatus
 from tests.factories import make_user
 from tests.payments.p2_helpers import PDF_BYTES, PNG_BYTES, platform_finance
-from tests.procurement.factories import LOT_BUDGET, NOW, make_buyer, make_supplier, published_tender
+from tests.procurement.factories import LOT_BUDGET, NOW, make_supplier, published_tender
 
 BOND = LOT_BUDGET // 50  # the factory lot's bond (2%)
 BANK = dict(bank_name="中国银行", bank_account_name="供应商账户", bank_account_number="6222000011112222")
@@ -37,16 +37,6 @@ def _frozen_clock():
     svc.connect_subscribers()  # other test modules clear the payments signals' receivers
     yield
     clock.reset()
-
-
-@pytest.fixture
-def buyer():
-    return make_buyer()
-
-
-@pytest.fixture
-def tender(buyer):
-    return published_tender(buyer)
 
 
 @pytest.fixture
