@@ -52,9 +52,25 @@ BARE_TABLE_SQL = (
 # --------------------------------------------------------------------------- machine
 
 
+def cpu_probe_ms() -> float:
+    """Milliseconds of one core for a fixed pure-Python workload (best of 5): the same
+    code and input every run, so it tells how fast this machine is right now. Figures of
+    runs made hours apart on this shared machine differ by as much as it does."""
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        total = 0
+        table = {}
+        for i in range(200_000):
+            table[i & 1023] = total = (total * 31 + i) % 1_000_003
+        best = min(best, time.perf_counter() - started)
+    return best * 1000
+
+
 def describe_machine() -> str:
     one, five, fifteen = os.getloadavg()
-    return f"{os.cpu_count()} CPUs, load average {one:.2f} {five:.2f} {fifteen:.2f}"
+    return (f"{os.cpu_count()} CPUs, load average {one:.2f} {five:.2f} {fifteen:.2f}, "
+            f"CPU probe {cpu_probe_ms():.1f} ms")
 
 
 def cpu_seconds(groups: dict[str, str]) -> dict[str, float]:
