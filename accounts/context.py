@@ -9,9 +9,11 @@ from core.i18n import localized
 
 
 def _nav_context() -> dict:
-    from accounts.permissions import current_membership, is_platform_admin
+    from accounts.permissions import current_membership, has_platform_role, is_platform_admin
+    from accounts.states import Role
 
-    empty = {"nav_memberships": [], "nav_org": None, "nav_roles": set(), "is_platform_admin": False}
+    empty = {"nav_memberships": [], "nav_org": None, "nav_roles": set(), "is_platform_admin": False,
+             "is_platform_finance": False}
     try:
         authenticated = bool(current_user and current_user.is_authenticated)
     except Exception:  # noqa: BLE001 - outside a request (e.g. rendering an email)
@@ -30,6 +32,8 @@ def _nav_context() -> dict:
         "nav_org": membership.organization if membership else None,
         "nav_roles": set(membership.roles or []) if membership else set(),
         "is_platform_admin": is_platform_admin(),
+        # platform finance pages (bonds, transfers) need the role in the platform operator
+        "is_platform_finance": has_platform_role(Role.FINANCE, Role.AUDITOR),
     }
 
 

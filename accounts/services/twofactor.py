@@ -12,7 +12,7 @@ import segno
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
-from accounts.models import Membership, RecoveryCode, User
+from accounts.models import RecoveryCode, User
 from accounts.passwords import verify_password
 from accounts.services._effects import record
 from accounts.states import TWO_FACTOR_ROLES
@@ -29,12 +29,7 @@ _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i
 
 def two_factor_required(user: User) -> bool:
     """True when the user holds a 2FA role in any active membership."""
-    if "memberships" not in sa.inspect(user).unloaded:  # loaded with the user (API tokens): no query
-        roles = [m.roles for m in user.memberships if m.active]
-    else:
-        roles = db.session.scalars(
-            sa.select(Membership.roles).where(Membership.user_id == user.id, Membership.active.is_(True))
-        ).all()
+    roles = [m.roles for m in user.memberships if m.active]  # loaded with the user on API requests
     required = {str(r) for r in TWO_FACTOR_ROLES}
     return any(required.intersection(rs or []) for rs in roles)
 

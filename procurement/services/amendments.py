@@ -57,6 +57,12 @@ REASON_MAX_LENGTH = 2000
 _AMENDABLE = {TenderStatus.ENQUIRIES, TenderStatus.TENDERING}
 
 
+def can_amend_now(tender: Tender, now: datetime | None = None) -> bool:
+    """Whether the tender may be amended (or its questions answered) at this moment:
+    published and before its submission deadline."""
+    return time_status(tender, now or clock.now()) in _AMENDABLE
+
+
 def _invalid(code: str, field: str, message: str) -> ValidationError:
     return ValidationError(message, code=code, fields={field: message})
 
@@ -219,7 +225,7 @@ def apply_amendment(
     a refusal changes nothing."""
     now = clock.now()
     reason = _check_reason(reason)
-    if time_status(tender, now) not in _AMENDABLE:
+    if not can_amend_now(tender, now):
         raise InvalidTransition(_("Only a published tender can be amended, and only before its submission deadline."),
                                 code="not_amendable")
     add_documents = list(add_documents)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,7 +36,7 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import defer
 from sqlalchemy.orm.attributes import set_committed_value
 
-from accounts.models import Membership, Organization, User
+from accounts.models import Organization, User
 from accounts.states import OrgKind, Role
 from core import clock, signing
 from core.db import db, for_update, unit_of_work
@@ -178,14 +179,8 @@ def _refuse(code: str, message: str, field_name: str | None = None) -> Validatio
 def _require_bidder(user: User | None, org_id: int) -> None:
     if user is None:
         raise PermissionDenied()
-    if "memberships" not in sa.inspect(user).unloaded:  # loaded this request (current_org): no query
-        membership = next((m for m in user.memberships if m.org_id == org_id and m.active), None)
-    else:
-        membership = db.session.scalar(
-            sa.select(Membership).where(
-                Membership.user_id == user.id, Membership.org_id == org_id, Membership.active.is_(True)
-            )
-        )
+    # user.memberships is loaded with the user on API requests and by current_org on pages
+    membership = next((m for m in user.memberships if m.org_id == org_id and m.active), None)
     if membership is None or not membership.has_role(Role.BIDDER):
         raise PermissionDenied(_("Only a bidder of the supplier organization may do this."))
 
@@ -238,6 +233,24 @@ def _check_submitting(tender: Tender, now) -> None:
     if status != TenderStatus.TENDERING:
         raise InvalidTransition(_("The submission deadline has passed: nothing is accepted any more."),
                                 code="deadline_passed")
+
+
+def drafting_open(tender: Tender) -> bool:
+    """Whether bids may be prepared on the tender now (the rule of _check_drafting)."""
+    try:
+        _check_drafting(tender)
+    except InvalidTransition:
+        return False
+    return True
+
+
+def submission_open(tender: Tender, now: datetime | None = None) -> bool:
+    """Whether bids are submitted (and withdrawn) now (the rule of _check_submitting)."""
+    try:
+        _check_submitting(tender, now or clock.now())
+    except InvalidTransition:
+        return False
+    return True
 
 
 def _lock_tender_shared(tender_id: int) -> Tender:

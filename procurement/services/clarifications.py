@@ -160,7 +160,7 @@ def answer(
         now = clock.now()
         if question.answered_at is not None:
             raise Conflict(_("This question has already been answered."), code="already_answered")
-        if time_status(tender, now) not in (TenderStatus.ENQUIRIES, TenderStatus.TENDERING):
+        if not amendments.can_amend_now(tender, now):
             raise InvalidTransition(_("Questions can be answered only before the submission deadline."),
                                     code="answer_too_late")
         late = amendments.deadline_move_required(tender, now)

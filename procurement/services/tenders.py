@@ -367,6 +367,11 @@ def publish(tender: Tender, actor: User) -> Tender:
     return tender
 
 
+def can_cancel(tender: Tender) -> bool:
+    """Whether the tender may still be cancelled (before the award)."""
+    return TenderStatus(tender.status) in CANCELLABLE
+
+
 def cancel(tender: Tender, actor: User, reason: str) -> Tender:
     """Cancel a tender before the award; the reason is required (it is published)."""
     _require_officer(actor, tender.buyer_org_id)
@@ -375,7 +380,7 @@ def cancel(tender: Tender, actor: User, reason: str) -> Tender:
         raise _invalid("reason_required", "reason", _("Give the reason for the cancellation."))
     with unit_of_work():
         tender = db.session.scalars(for_update(sa.select(Tender).where(Tender.id == tender.id))).one()
-        if TenderStatus(tender.status) not in CANCELLABLE:
+        if not can_cancel(tender):
             raise InvalidTransition(_("This tender can no longer be cancelled."))
         previous = _move(tender, TenderStatus.CANCELLED, _("This tender can no longer be cancelled."))
         tender.cancel_reason = reason

@@ -30,6 +30,7 @@ from core.errors import DomainError
 from core.i18n import local_datetime, localized
 from payments.forms import parse_yuan
 from procurement import bp
+from procurement.forms import ActionForm
 from procurement.models import Bid, Tender
 from procurement.services import bids as svc
 from procurement.services import keys
@@ -66,10 +67,6 @@ class AnswersForm(FlaskForm):
 
 class AttachmentForm(FlaskForm):
     file = FileField(_l("Attachment"))
-
-
-class ActionForm(FlaskForm):
-    """CSRF only (remove a part, submit, withdraw)."""
 
 
 class VerifyForm(FlaskForm):
@@ -149,7 +146,6 @@ def bid_workspace(tender_id: int):
     draft_lots = [lot for lot in tender.lots if draft and lot.id in (draft.lot_ids or [])]
     bond_ok = {lot.id: svc.lot_bond_ok(tender, lot, org.id) for lot in tender.lots}
     criteria = [c for c in tender.criteria if c.kind != CriterionKind.PRICE]
-    open_for_drafting = status in (TenderStatus.ENQUIRIES, TenderStatus.TENDERING) and bool(tender.public_key)
     return render_template(
         "procurement/bids/workspace.html",
         title=_("Your bid"),
@@ -174,9 +170,9 @@ def bid_workspace(tender_id: int):
         answers_form=AnswersForm(),
         attachment_form=AttachmentForm(),
         action_form=ActionForm(),
-        can_draft=open_for_drafting,
+        can_draft=svc.drafting_open(tender),
         fingerprint=keys.fingerprint(tender),
-        can_submit=status == TenderStatus.TENDERING,
+        can_submit=svc.submission_open(tender, now),
         max_mb=svc.attachment_max_bytes() // (1024 * 1024),
         accepted_types=", ".join(sorted(svc.ATTACHMENT_TYPES)),
         missing_prices=[lot for lot in draft_lots if lot.id not in priced],

@@ -236,5 +236,5 @@ def opening_record(tender_id: int):
         lots=_display_lots(record) if record else [], fingerprint=keys.fingerprint(tender),
         progress=opening.progress(tender), is_custodian=keys.is_custodian(tender, _me()),
         bond_labels=BOND_STATUS_LABELS, lot_labels=LOT_STATUS_LABELS, bid_labels=BID_STATUS_LABELS,
-        status_labels=TENDER_STATUS_LABELS, status=time_status(tender, clock.now()),
+        status_labels=TENDER_STATUS_LABELS,
     )

@@ -35,7 +35,7 @@ from core.files import save_file
 from core.forms import apply_errors
 from core.i18n import local_datetime
 from procurement import bp
-from procurement.forms import DATETIME_FORMAT, DOCUMENT_TYPES, to_local_naive, to_utc
+from procurement.forms import DATETIME_FORMAT, DOCUMENT_TYPES, to_utc
 from procurement.models import Question, Tender
 from procurement.services import alerts as alert_svc
 from procurement.services import amendments as amendment_svc
@@ -214,8 +214,7 @@ def questions_inbox():
         tenders=tenders,
         askers=_org_names({q.asker_org_id for q in questions}),
         late={t.id: amendment_svc.deadline_move_required(t, now) for t in tenders.values()},
-        open_ids={t.id for t in tenders.values()
-                  if time_status(t, now) in (TenderStatus.ENQUIRIES, TenderStatus.TENDERING)},
+        open_ids={t.id for t in tenders.values() if amendment_svc.can_amend_now(t, now)},
         filter_tender=tenders.get(tender_id) if tender_id else None,
         filter_tender_id=tender_id,
     )
@@ -247,8 +246,7 @@ def answer_question(question_id: int):
         form=form,
         asker=db.session.get(Organization, question.asker_org_id),
         lots=_lot_labels(tender),
-        can_answer=question.answered_at is None
-        and time_status(tender, now) in (TenderStatus.ENQUIRIES, TenderStatus.TENDERING),
+        can_answer=question.answered_at is None and amendment_svc.can_amend_now(tender, now),
         amendment=clar_svc.amendment_for(question),
         **_deadline_rule(tender, now),
     ), status
@@ -263,7 +261,7 @@ def amend_tender(tender_id: int):
     tender = get_for_org_or_404(Tender, tender_id, org_attr="buyer_org_id")
     if tender.status == TenderStatus.DRAFT:
         flash(_("A draft is edited directly; amendments are for published tenders."), "info")
-        target = url_for("procurement.edit_tender", tender_id=tender.id) if _has("procurement.edit_tender") else "/"
+        target = url_for("procurement.edit_tender", tender_id=tender.id)
         return redirect(target, code=303)
     documents = amendment_svc.current_documents(tender)
     form = AmendForm()
@@ -286,18 +284,11 @@ def amend_tender(tender_id: int):
         form=form,
         documents=documents,
         amendments=amendment_svc.amendments_of(tender),
-        amendable=time_status(tender, now) in (TenderStatus.ENQUIRIES, TenderStatus.TENDERING),
+        amendable=amendment_svc.can_amend_now(tender, now),
         **_deadline_rule(tender, now),
-        local=to_local_naive,
         status_label=TENDER_STATUS_LABELS.get(time_status(tender, now), ""),
         enquiries_open=time_status(tender, now) == TenderStatus.ENQUIRIES,
     ), status
-
-
-def _has(endpoint: str) -> bool:
-    from flask import current_app
-
-    return endpoint in current_app.view_functions
 
 
 def _do_amend(tender: Tender, form: AmendForm) -> None:

@@ -31,6 +31,7 @@ from procurement.forms import (
     TenderForm,
 )
 from procurement.models import Tender
+from procurement.services import amendments
 from procurement.services import tenders as svc
 from procurement.states import TenderStatus
 from procurement.views.public import LABELS
@@ -145,6 +146,7 @@ def my_tenders():
         title=_("My organization's tenders"),
         tenders=rows,
         statuses={t.id: svc.status_now(t) for t in rows},
+        amendable={t.id for t in rows if amendments.can_amend_now(t)},
         status=status,
         labels=LABELS,
         status_choices=[s for s in TenderStatus],

@@ -25,7 +25,7 @@ from core.models.files import StoredFile
 from procurement import bp, queries
 from procurement.forms import SearchForm
 from procurement.models import Tender, TenderDocument
-from procurement.services import keys
+from procurement.services import amendments, bids, bonds, clarifications, keys
 from procurement.services import tenders as svc
 from procurement.states import (
     CATEGORY_LABELS,
@@ -216,6 +216,12 @@ def tender_detail(tender_id: int):
         fingerprint=keys.fingerprint(tender),
         bidder=bidder,
         officer=officer,
+        # what the buttons offer, by the services' own rules
+        can_ask=bidder and clarifications.can_ask_now(tender, now),
+        can_bond=bidder and bonds.accepts_bonds(tender, now) and any(lot.bond_amount for lot in tender.lots),
+        can_bid=bidder and bids.drafting_open(tender),
+        can_amend=officer and amendments.can_amend_now(tender, now),
+        can_cancel=officer and svc.can_cancel(tender),
         downloaded=bool(user and bidder and queries.has_downloaded(tender.id, user.id)),
         opened=status in OPENED_OR_LATER or tender.opened_at is not None,
         labels=LABELS,

@@ -247,3 +247,16 @@ def test_finance_transfers_page_shows_the_bond_purpose_in_the_readers_language(c
     flask_babel.refresh()
     html = client.get("/payments/finance/transfers").get_data(as_text=True)
     assert "Bid bond" in html.split(f'data-reference="{payment.reference_code}"')[1].split("</article>")[0]
+
+
+def test_the_bid_bonds_menu_link_is_for_platform_finance_only(client):
+    """A supplier's own finance member holds FINANCE in the supplier: the platform's bond
+    queue (require_platform_role) is not theirs, so the menu does not offer it."""
+    supplier_org, _bidder = make_supplier()
+    supplier_finance = make_user(supplier_org, [Role.FINANCE])
+    login(client, supplier_finance)
+    assert "/procurement/finance/bonds" not in client.get("/").get_data(as_text=True)
+    assert client.get("/procurement/finance/bonds").status_code == 403
+    logout(client)
+    login(client, platform_finance())
+    assert "/procurement/finance/bonds" in client.get("/").get_data(as_text=True)

@@ -15,7 +15,7 @@ from core.db import db, unit_of_work
 from procurement.models import DocumentDownload, Question, Tender, TenderAmendment, TenderDocument
 from procurement.services import keys
 from procurement.services import tenders as svc
-from tests.helpers import login, post_form
+from tests.helpers import login, logout, post_form
 from tests.procurement.factories import NOW, PDF, draft_tender, make_buyer, make_supplier, published_tender
 
 # The procurement forms give WTForms SelectChoice objects (tuples are deprecated).
@@ -250,3 +250,37 @@ def test_document_of_a_draft_or_of_another_tender_is_404(client):
     assert client.get(f"/procurement/tenders/{draft.id}/documents/{_doc(draft).id}").status_code == 404
     assert client.get(f"/procurement/tenders/{tender.id}/documents/{_doc(draft).id}").status_code == 404
     assert client.get(f"/procurement/tenders/{tender.id}/documents/999999").status_code == 404
+
+
+def test_the_action_buttons_follow_the_services_rules(client):
+    """What the tender page offers a bidder and the buyer's officer is what the services
+    allow at this moment: questions during tendering when there is no enquiry period, the
+    bid workspace already in the enquiry period, amending and cancelling before the
+    deadline, nothing after it but cancelling."""
+    buyer = make_buyer(2)
+    with_enquiries = published_tender(buyer)  # enquiries until NOW+10d, deadline NOW+30d
+    without = published_tender(buyer, enquiry_end=None)
+    org, bidder = make_supplier()
+    login(client, bidder)
+    page = client.get(f"/procurement/tenders/{with_enquiries.id}").get_data(as_text=True)
+    assert f"/procurement/tenders/{with_enquiries.id}/questions/new" in page
+    assert f"/procurement/tenders/{with_enquiries.id}/bid" in page  # drafting during the enquiry period
+    page = client.get(f"/procurement/tenders/{without.id}").get_data(as_text=True)
+    assert f"/procurement/tenders/{without.id}/questions/new" in page  # no enquiry period: asked while tendering
+    clock.set_time(NOW + timedelta(days=31))  # past both deadlines
+    login(client, bidder)  # the session's absolute lifetime ended with the clock jump
+    page = client.get(f"/procurement/tenders/{without.id}").get_data(as_text=True)
+    assert 'href="/procurement/bids"' in page  # signed in (the menu offers My bids)
+    assert "/questions/new" not in page and f"/procurement/tenders/{without.id}/bid\"" not in page
+
+    logout(client)
+    clock.set_time(NOW)
+    login(client, buyer.officer)
+    page = client.get(f"/procurement/tenders/{with_enquiries.id}").get_data(as_text=True)
+    assert f"/procurement/manage/tenders/{with_enquiries.id}/amend" in page
+    assert f"/procurement/manage/tenders/{with_enquiries.id}/cancel" in page
+    clock.set_time(NOW + timedelta(days=31))
+    login(client, buyer.officer)
+    page = client.get(f"/procurement/tenders/{with_enquiries.id}").get_data(as_text=True)
+    assert f"/procurement/manage/tenders/{with_enquiries.id}/amend\"" not in page
+    assert f"/procurement/manage/tenders/{with_enquiries.id}/cancel" in page
