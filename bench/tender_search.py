@@ -278,14 +278,18 @@ def build_queries(facts: dict, api_path: str | None, html_path: str | None, rng:
         "filtered": filtered_params,
         "mixed": mixed_params,
     }
-    for prefix, path in (("", api_path), ("html-", html_path)):
-        if path is None:
-            continue
-        for name, gen in gens.items():
-            if prefix and name == "mixed":
-                continue
-            kinds[prefix + name] = [f"{path}?{urlencode(gen())}" for _ in range(300)]
+    for name, gen in gens.items():
+        queries = [gen() for _ in range(300)]  # the same queries through the API and the page
+        if api_path is not None:
+            kinds[name] = [f"{api_path}?{urlencode(p)}" for p in queries]
+        if html_path is not None and name != "mixed":
+            kinds["html-" + name] = [f"{html_path}?{urlencode(_in_yuan(p))}" for p in queries]
     return kinds
+
+
+def _in_yuan(params: dict) -> dict:
+    """The page's budget fields take yuan (the API takes fen)."""
+    return {k: (f"{v / 100:.2f}" if k in ("budget_min", "budget_max") else v) for k, v in params.items()}
 
 
 # --------------------------------------------------------------------------- load (separate process)

@@ -7,13 +7,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import click
 
-from core import signing
 from core.errors import DomainError
 from procurement import sealing
 from procurement.cli import procurement_cli
@@ -76,17 +74,14 @@ def open_with_recovery_command(tender_id: int, key_file: Path, shares: tuple[str
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def verify_receipt_command(file: Path) -> None:
     """Check a bid receipt (JSON) against the platform's signing key: prints valid or invalid."""
-    try:
-        receipt = json.loads(file.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        click.echo("invalid: the file is not a JSON receipt")
-        raise SystemExit(1) from None
-    ok = isinstance(receipt, dict) and sealing.verify_receipt(receipt, trusted_public_key_pem=signing.public_key_pem())
-    if not ok:
-        click.echo("invalid: the signature does not match the receipt, or it was not signed by this platform")
+    from procurement.services.bids import check_receipt  # the same check as the page and the API
+
+    result = check_receipt(file.read_bytes())
+    if not result.valid:
+        click.echo(f"invalid: {result.reason}")
         raise SystemExit(1)
-    parts = receipt.get("parts") or []
+    receipt = result.receipt or {}
     click.echo(f"valid: tender {receipt.get('tender_id')}, bidder {receipt.get('bidder_org_id')}, "
-               f"lots {receipt.get('lots')}, received {receipt.get('received_at')}, {len(parts)} part(s)")
-    for part in parts:
+               f"lots {receipt.get('lots')}, received {receipt.get('received_at')}, {len(result.parts)} part(s)")
+    for part in result.parts:
         click.echo(f"  {part.get('sha256')}  {part.get('size')}  {part.get('name')}")

@@ -34,8 +34,8 @@ from procurement.states import (
     CRITERION_KIND_LABELS,
     EVALUATION_METHOD_LABELS,
     METHOD_LABELS,
+    PUBLIC_STATUSES,
     TENDER_STATUS_LABELS,
-    TenderStatus,
 )
 
 #: Tender document types an officer may upload.
@@ -111,8 +111,7 @@ class SearchForm(FlaskForm):
 
     def set_choices(self, buyers) -> None:
         any_ = [SelectChoice("", _l("Any"))]
-        self.status.choices = any_ + [SelectChoice(s.value, TENDER_STATUS_LABELS[s]) for s in TenderStatus
-                                      if s != TenderStatus.DRAFT]
+        self.status.choices = any_ + [SelectChoice(s.value, TENDER_STATUS_LABELS[s]) for s in PUBLIC_STATUSES]
         self.method.choices = any_ + _choices(METHOD_LABELS)
         self.category.choices = any_ + _choices(CATEGORY_LABELS)
         self.buyer.choices = any_ + [SelectChoice(str(o.id), o.name_zh if not o.name_en else f"{o.name_zh} / {o.name_en}")

@@ -23,6 +23,7 @@ so every query is planned with its own term frequencies. On SQLite each token is
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time as _time
@@ -45,12 +46,10 @@ from procurement.models import (
     ProcedureType,
     Question,
     Tender,
-    TenderDocument,
 )
 from procurement.states import TIME_DRIVEN, TenderStatus
 
 __all__ = [
-    "PUBLIC_STATUSES",
     "COUNT_CAP",
     "SORT_CAP",
     "TenderSearch",
@@ -61,7 +60,6 @@ __all__ = [
     "search_tenders",
     "public_tender",
     "is_public",
-    "current_documents",
     "answered_questions",
     "buyer_orgs",
     "BuyerChoice",
@@ -75,7 +73,6 @@ __all__ = [
 ]
 
 #: Statuses a visitor may filter on (the clock-derived ones included); drafts never.
-PUBLIC_STATUSES = tuple(s for s in TenderStatus if s != TenderStatus.DRAFT)
 #: Counting stops here: "more than 200 results" is all a visitor needs to know (narrow
 #: the search), and it keeps the count cheap on a large table: a COUNT over a LIMIT-ed
 #: subquery reads at most this many matching rows, whatever the term's frequency. The
@@ -384,11 +381,6 @@ def _filters(params: TenderSearch, now: datetime) -> list[sa.ColumnElement[bool]
     return where
 
 
-#: The columns a result list shows or needs (status_now reads the dates).
-LIST_COLUMNS = ("id", "buyer_org_id", "title_zh", "title_en", "category", "category_code", "method", "budget",
-                "currency", "status", "enquiry_end", "submission_deadline", "opening_time", "published_at")
-
-
 @dataclass(frozen=True, slots=True)
 class TenderListItem:
     """One search result: the list columns of a tender and its buyer, read as plain rows
@@ -412,6 +404,9 @@ class TenderListItem:
     buyer: BuyerChoice
 
 
+#: The columns a result list shows or needs (status_now reads the dates): the row's
+#: fields, in their order (rows are read positionally).
+LIST_COLUMNS = tuple(f.name for f in dataclasses.fields(TenderListItem) if f.name != "buyer")
 _LIST_SELECT = tuple(getattr(Tender, name) for name in LIST_COLUMNS)
 
 
@@ -506,10 +501,6 @@ def public_tender(tender_id: int) -> Tender | None:
     if tender is not None:
         _attach_buyers([tender])
     return tender
-
-
-def current_documents(tender: Tender) -> list[TenderDocument]:
-    return [d for d in tender.documents if d.removed_in_version is None]
 
 
 def answered_questions(tender_id: int) -> list[Question]:

@@ -23,6 +23,8 @@ class TenderStatus(StrEnum):
     UNSUCCESSFUL = "unsuccessful"
 
 
+#: Every status a visitor may see or filter by (all but draft), in the lifecycle's order.
+PUBLIC_STATUSES = tuple(s for s in TenderStatus if s != TenderStatus.DRAFT)
 TERMINAL = frozenset({TenderStatus.COMPLETE, TenderStatus.CANCELLED, TenderStatus.UNSUCCESSFUL})
 #: Statuses from which a tender may still be cancelled (non-terminal, before the award).
 CANCELLABLE = frozenset({

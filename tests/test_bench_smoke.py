@@ -12,8 +12,6 @@ import random
 import sys
 from pathlib import Path
 
-import pytest
-
 from accounts.services.tokens import create_token
 from core import clock
 from core.db import db
@@ -56,18 +54,31 @@ def test_bid_id_of_reads_the_usual_shapes():
     assert deadline_rush.bid_id_of({"error": {}}) is None
 
 
-@pytest.mark.parametrize("path", ["/api/v1/tenders", "/procurement/tenders"])
-def test_search_queries_are_understood(client, path):
+def test_search_queries_are_understood_and_the_page_finds_what_the_api_finds(client):
+    """Every query of every kind answers 200, and the page (budgets in yuan) lists the same
+    tenders as the API (budgets in fen) for the same query."""
+    import re
+
     clock.set_time(NOW)
-    published_tender(make_buyer())
+    buyer = make_buyer()
+    for budget in (50_000_00, 100_000_000, 2_000_000_00):  # fen: 50k, 1M and 20M yuan
+        published_tender(buyer, budget=budget)
     facts = {"ids": [1], "buyers": []}
-    kinds = tender_search.build_queries(facts, path, None, random.Random(3))
+    kinds = tender_search.build_queries(facts, "/api/v1/tenders", "/procurement/tenders", random.Random(3))
     for kind, urls in kinds.items():
-        if kind == "pk":
+        if kind == "pk" or kind.startswith("html-"):
             continue
-        for url in urls[:3]:
+        for i, url in enumerate(urls[:40]):
             resp = client.get(url)
             assert resp.status_code == 200, (kind, url, resp.status_code)
+            if "html-" + kind not in kinds:
+                continue
+            page = client.get(kinds["html-" + kind][i])
+            assert page.status_code == 200
+            html = page.get_data(as_text=True)
+            assert "is-invalid" not in html, kinds["html-" + kind][i]
+            shown = {int(x) for x in re.findall(r'href="/procurement/tenders/(\d+)"', html)}
+            assert shown == {t["id"] for t in resp.get_json()}, (url, kinds["html-" + kind][i])
 
 
 def test_percentiles_nearest_rank():

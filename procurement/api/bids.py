@@ -142,7 +142,7 @@ def _own_bid(bid_id: int, org_id: int, tender_id: int | None = None) -> Bid:
 
 def _out(bid: Bid, parts: list | None = None) -> Bid:
     """The bid as BidSchema dumps it; `parts`: its live parts when the caller has them."""
-    bid.live_parts = (svc.live_parts(bid, ciphertext=False)  # type: ignore[attr-defined]
+    bid.live_parts = (svc.live_parts(bid)  # type: ignore[attr-defined]
                       if parts is None else parts)
     bid.receipt_url = (url_for("procurement_bids_api.get_receipt", bid_id=bid.id)  # type: ignore[attr-defined]
                        if bid.receipt else None)

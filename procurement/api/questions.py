@@ -27,6 +27,7 @@ from core.api import Blueprint
 from core.db import db
 from core.errors import NotFound
 from core.idempotency import idempotent
+from procurement import queries
 from procurement.models import Question, Tender
 from procurement.services import clarifications as svc
 from procurement.states import TenderStatus
@@ -131,7 +132,7 @@ def list_questions(tender_id: int):
     if _is_buyer_officer(tender, org):
         rows = svc.officer_questions(tender.buyer_org_id, tender.id)
         return [_out(q, officer=True, org_id=org.id) for q in rows]
-    rows = svc.public_questions(tender)
+    rows = queries.answered_questions(tender.id)
     if org is not None:
         seen = {q.id for q in rows}
         rows += [q for q in svc.questions_of_org(tender, org.id) if q.id not in seen]

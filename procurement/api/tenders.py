@@ -22,6 +22,7 @@ from procurement import queries
 from procurement.models import Tender
 from procurement.services import tenders as svc
 from procurement.states import (
+    PUBLIC_STATUSES,
     Category,
     CriterionKind,
     EvaluationMethod,
@@ -36,7 +37,7 @@ blp = Blueprint(
     description="Public tenders: search and detail. Amounts are integer fen; times are UTC (ISO 8601).",
 )
 
-PUBLIC_STATUS_VALUES = [s.value for s in TenderStatus if s != TenderStatus.DRAFT]
+PUBLIC_STATUS_VALUES = [s.value for s in PUBLIC_STATUSES]
 
 
 # --------------------------------------------------------------------------- schemas

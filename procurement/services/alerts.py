@@ -18,7 +18,7 @@ from flask_babel import lazy_gettext as _l
 
 from accounts.models import Membership, Organization, User
 from accounts.states import Role
-from core import audit
+from core import audit, clock
 from core.db import db, for_update, unit_of_work
 from core.errors import NotFound, PermissionDenied, ValidationError
 from core.models.audit import AuditEntry
@@ -254,7 +254,8 @@ def recent_matches(subscription: AlertSubscription, limit: int = 5) -> list[Tend
     for the alerts page."""
     allowed_check = subscription.org_id
     rows = db.session.scalars(
-        sa.select(Tender).where(Tender.status.in_(_PUBLISHED)).order_by(Tender.published_at.desc(), Tender.id.desc())
+        sa.select(Tender).where(Tender.status.in_(_PUBLISHED), Tender.submission_deadline > clock.now())
+        .order_by(Tender.published_at.desc(), Tender.id.desc())
         .limit(500)
     )
     found: list[Tender] = []

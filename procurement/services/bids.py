@@ -43,13 +43,12 @@ from core.db import db, for_update, unit_of_work
 from core.errors import InvalidTransition, NotFound, PermissionDenied, ValidationError
 from core.files import DEFAULT_ALLOWED, check_upload
 from procurement import sealing
-from procurement.models import Bid, BidPart, Bond, Criterion, Lot, Tender, TenderInvitee
-from procurement.services import sealed_audit
+from procurement.models import Bid, BidPart, Criterion, Lot, Tender, TenderInvitee
+from procurement.services import bonds, sealed_audit
 from procurement.states import (
     TIME_DRIVEN,
     BidPartKind,
     BidStatus,
-    BondStatus,
     LotStatus,
     Method,
     TenderStatus,
@@ -109,34 +108,25 @@ def current_bids(tender: Tender) -> list[Bid]:
             sa.select(Bid)
             .where(Bid.tender_id == tender.id, Bid.status == BidStatus.SUBMITTED.value)
             .order_by(Bid.submitted_at, Bid.id)
+            .execution_options(populate_existing=True)  # the opening reads them under its lock
         )
     )
 
 
-def live_parts(bid: Bid, *, ciphertext: bool = True) -> list[BidPart]:
-    """The parts of a bid that were not removed from the draft, in upload order.
-
-    `ciphertext=False`: the sealed bytes are not loaded (deferred; the services and the
-    API never need them: sizes and hashes are columns, see `sealed_size`)."""
-    stmt = sa.select(BidPart).where(BidPart.bid_id == bid.id, BidPart.removed_at.is_(None)).order_by(BidPart.seq)
-    if not ciphertext:
-        stmt = stmt.options(defer(BidPart.ciphertext))
-    return list(db.session.scalars(stmt))
+def live_parts(bid: Bid) -> list[BidPart]:
+    """The parts of a bid that were not removed from the draft, in upload order. The
+    sealed bytes are deferred (loaded only if read: pages, API and services need names,
+    sizes and hashes, which are columns; see `sealed_size`)."""
+    return list(db.session.scalars(
+        sa.select(BidPart).where(BidPart.bid_id == bid.id, BidPart.removed_at.is_(None)).order_by(BidPart.seq)
+        .options(defer(BidPart.ciphertext))
+    ))
 
 
 def sealed_size(part: BidPart) -> int:
     """The byte size of a part's stored ciphertext without loading it: the plaintext size
     plus the fixed sealing overhead (every part is sealed by `sealing.seal`)."""
     return int(part.size or 0) + sealing.OVERHEAD
-
-
-def _live_parts_with_sizes(bid: Bid) -> list[tuple[BidPart, int]]:
-    """The live parts and the byte length of their stored ciphertext (not loaded)."""
-    rows = db.session.execute(
-        sa.select(BidPart, sa.func.length(BidPart.ciphertext)).options(defer(BidPart.ciphertext))
-        .where(BidPart.bid_id == bid.id, BidPart.removed_at.is_(None)).order_by(BidPart.seq)
-    ).all()
-    return [(part, int(size or 0)) for part, size in rows]
 
 
 def draft_of(tender: Tender, org_id: int) -> Bid | None:
@@ -401,29 +391,11 @@ def _valid_price(price_fen: Any) -> bool:
     return isinstance(price_fen, int) and not isinstance(price_fen, bool) and 0 < price_fen < MAX_PRICE_FEN
 
 
-def _bond_fallback(tender: Tender, lot: Lot, org_id: int) -> bool:
-    rows = db.session.scalars(
-        sa.select(Bond).where(Bond.lot_id == lot.id, Bond.supplier_org_id == org_id)
-    )
-    for bond in rows:
-        if bond.status == BondStatus.CONFIRMED:
-            return True
-        if (bond.status == BondStatus.PENDING and bond.reported_at is not None
-                and tender.submission_deadline is not None and bond.reported_at < tender.submission_deadline):
-            return True
-    return False
-
-
 def lot_bond_ok(tender: Tender, lot: Lot, org_id: int) -> bool:
     """Whether `org_id` may bid on `lot` as far as the bond goes (no bond needed: True)."""
     if not lot.bond_amount:
         return True
-    from procurement.services import bonds
-
-    check = getattr(bonds, "has_acceptable_bond", None)
-    if check is not None:
-        return bool(check(tender, lot, org_id))
-    return _bond_fallback(tender, lot, org_id)
+    return bonds.has_acceptable_bond(tender, lot, org_id)
 
 
 def _lots_by_id(tender: Tender) -> dict[int, Lot]:
@@ -491,7 +463,7 @@ def start_bid(tender: Tender, user: User, org: Organization, lot_ids: Any) -> Bi
                 raise InvalidTransition(_("Only a draft bid can be changed."), code="not_draft")
             bid.lot_ids = lots
             now = clock.now()
-            for part in live_parts(bid, ciphertext=False):
+            for part in live_parts(bid):
                 if part.kind == BidPartKind.PRICE and part.lot_id not in lots:
                     part.removed_at = now
             _audit("bid.lots_changed", tender, bid, user, {"lots": lots})
@@ -543,7 +515,7 @@ def add_price(bid: Bid, user: User, lot_id: Any, price_fen: Any) -> BidPart:
         if lot is None or lot_id not in (bid.lot_ids or []):
             raise _refuse("lot_not_in_bid", _("Choose this lot for your bid before pricing it."), "lot_id")
         now = clock.now()
-        for part in live_parts(bid, ciphertext=False):
+        for part in live_parts(bid):
             if part.kind == BidPartKind.PRICE and part.lot_id == lot.id:
                 part.removed_at = now
         plaintext = _price_plaintext(lot.id, price_fen)
@@ -560,7 +532,7 @@ def add_answers(bid: Bid, user: User, answers: Any) -> BidPart:
         bid, tender = _lock_draft(bid, user)
         clean = _clean_answers(_criteria_ids(tender.id), answers)
         now = clock.now()
-        for part in live_parts(bid, ciphertext=False):
+        for part in live_parts(bid):
             if part.kind == BidPartKind.ANSWERS:
                 part.removed_at = now
         plaintext = _answers_plaintext(clean)
@@ -576,7 +548,7 @@ def add_attachment(bid: Bid, user: User, filename: str, data: Any) -> BidPart:
     upload = check_upload(data, filename=filename or "", allowed=ATTACHMENT_TYPES, max_bytes=attachment_max_bytes())
     with unit_of_work():
         bid, tender = _lock_draft(bid, user)
-        count = sum(1 for p in live_parts(bid, ciphertext=False) if p.kind == BidPartKind.ATTACHMENT)
+        count = sum(1 for p in live_parts(bid) if p.kind == BidPartKind.ATTACHMENT)
         if count >= MAX_ATTACHMENTS:
             raise _refuse("too_many_attachments", _("A bid may have at most %(n)s attachments.", n=MAX_ATTACHMENTS),
                           "file")
@@ -627,8 +599,8 @@ def submit(bid: Bid, user: User) -> Bid:
         lot_ids = [i for i in (bid.lot_ids or []) if i in lots]
         if not lot_ids or len(lot_ids) != len(bid.lot_ids or []):
             raise _refuse("no_lots", _("Choose at least one lot to bid on."), "lots")
-        sized = _live_parts_with_sizes(bid)
-        priced = {p.lot_id for p, _size in sized if p.kind == BidPartKind.PRICE}
+        parts = live_parts(bid)
+        priced = {p.lot_id for p in parts if p.kind == BidPartKind.PRICE}
         for lot_id in lot_ids:
             lot = lots[lot_id]
             if lot_id not in priced:
@@ -646,9 +618,9 @@ def submit(bid: Bid, user: User) -> Bid:
         bid.tender_version = tender.version
         bid.needs_resubmission = False
         bid.receipt = sealing.make_receipt(
-            tender.id, org.id, lot_ids, now, [(p.name, p.ciphertext_sha256, size) for p, size in sized]
+            tender.id, org.id, lot_ids, now, [(p.name, p.ciphertext_sha256, sealed_size(p)) for p in parts]
         )
-        _audit("bid.submitted", tender, bid, user, {"parts": len(sized), "replaced": previous})
+        _audit("bid.submitted", tender, bid, user, {"parts": len(parts), "replaced": previous})
     return bid
 
 

@@ -40,8 +40,6 @@ __all__ = [
     "can_ask_now",
     "ask",
     "answer",
-    "answer_needs_deadline_move",
-    "public_questions",
     "questions_of_org",
     "officer_questions",
     "amendment_for",
@@ -130,12 +128,6 @@ def ask(tender: Tender, user: User, org: Organization, text: str, lot_id: int | 
 # --------------------------------------------------------------------------- answering
 
 
-def answer_needs_deadline_move(question: Question, now: datetime | None = None) -> bool:
-    """Whether answering `question` now requires moving the submission deadline."""
-    tender = db.session.get(Tender, question.tender_id)
-    return amendments.deadline_move_required(tender, now)
-
-
 def answer(
     question: Question,
     officer: User,
@@ -214,15 +206,6 @@ def _notify_answer(tender: Tender, question: Question) -> None:
 
 
 # --------------------------------------------------------------------------- reading
-
-
-def public_questions(tender: Tender) -> list[Question]:
-    """Answered questions of a tender, oldest first: for everyone. Show only `text`,
-    `answer`, `lot_id` and the dates, never the asker."""
-    return list(db.session.scalars(
-        sa.select(Question).where(Question.tender_id == tender.id, Question.answered_at.is_not(None))
-        .order_by(Question.answered_at, Question.id)
-    ))
 
 
 def questions_of_org(tender: Tender, org_id: int) -> list[Question]:

@@ -40,7 +40,8 @@ from core.db import db, for_update, unit_of_work
 from core.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from core.files import store_bytes
 from procurement import sealing
-from procurement.models import Bid, BidPart, Lot, Tender, TenderCustodian
+from procurement.models import Bid, Lot, Tender, TenderCustodian
+from procurement.services import bids as bids_svc
 from procurement.services import bonds, keys
 from procurement.services import tenders as tender_svc
 from procurement.states import (
@@ -82,37 +83,6 @@ class OpeningResult:
 
 def _invalid(code: str, field_name: str, message: str) -> ValidationError:
     return ValidationError(message, code=code, fields={field_name: message})
-
-
-# --------------------------------------------------------------------------- bids contract
-
-
-def _current_bids(tender: Tender) -> list[Bid]:
-    """The bids to open: procurement.services.bids.current_bids when present (status submitted)."""
-    try:
-        from procurement.services import bids as bids_svc
-
-        current = getattr(bids_svc, "current_bids", None)
-    except ImportError:  # pragma: no cover - the bids module not written yet
-        current = None
-    if current is not None:
-        return [b for b in current(tender) if b.status == BidStatus.SUBMITTED]
-    return list(db.session.scalars(
-        sa.select(Bid).where(Bid.tender_id == tender.id, Bid.status == BidStatus.SUBMITTED.value).order_by(Bid.id)
-        .execution_options(populate_existing=True)
-    ))
-
-
-def _part_aad(tender: Tender, bid: Bid, part: BidPart) -> bytes:
-    try:
-        from procurement.services import bids as bids_svc
-
-        part_aad = getattr(bids_svc, "part_aad", None)
-    except ImportError:  # pragma: no cover
-        part_aad = None
-    if part_aad is not None:
-        return part_aad(bid, part)
-    return sealing.bid_aad(tender.id, bid.bidder_org_id, f"{bid.id}/{part.seq}")
 
 
 # --------------------------------------------------------------------------- reading
@@ -298,7 +268,7 @@ def _decrypt_bid(tender: Tender, bid: Bid, private_key) -> _Opened:
             opened.error = f"{label}: the ciphertext does not match its receipt hash"
             return opened
         try:
-            plaintext = sealing.unseal(private_key, data, aad=_part_aad(tender, bid, part))
+            plaintext = sealing.unseal(private_key, data, aad=bids_svc.part_aad(bid, part))
         except sealing.AuthenticationFailed:
             opened.error = f"{label}: failed authentication (altered or sealed for another context)"
             return opened
@@ -329,11 +299,8 @@ def _bid_lots(bid: Bid) -> set[int]:
     return lots
 
 
-def _bond_status(tender: Tender, lot: Lot, org_id: int) -> str | None:
-    finder = getattr(bonds, "bond_status_for", None)
-    if finder is None:
-        return None
-    bond = finder(tender.id, lot.id, org_id)
+def _bond_status(lot: Lot, org_id: int) -> str | None:
+    bond = bonds.bond_status_for(lot.tender_id, lot.id, org_id)
     return str(bond.status) if bond is not None else None
 
 
@@ -356,7 +323,7 @@ def _open(tender: Tender, private_key, *, via: str, presenters: list[TenderCusto
     """Decrypt every current bid, erase the shares, move the tender and publish the record
     (inside the caller's unit of work, on the locked tender)."""
     now = clock.now()
-    bids = _current_bids(tender)
+    bids = bids_svc.current_bids(tender)
     opened_count = invalid_count = 0
     for bid in bids:
         result = _decrypt_bid(tender, bid, private_key)
@@ -411,7 +378,7 @@ def _open(tender: Tender, private_key, *, via: str, presenters: list[TenderCusto
                 "price": _price_of(bid, lot.id) if is_valid else None,
                 "status": bid.status,
                 "open_error": bid.open_error if not is_valid else "",
-                "bond_status": _bond_status(tender, lot, bid.bidder_org_id),
+                "bond_status": _bond_status(lot, bid.bidder_org_id),
                 "submitted_at": bid.submitted_at.isoformat() if bid.submitted_at else None,
             })
         entries.sort(key=lambda e: (e["price"] is None, e["price"] or 0, e["bid_id"]))

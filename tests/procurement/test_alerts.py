@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from core import clock
 from core.db import db, unit_of_work
 from core.errors import NotFound, PermissionDenied, ValidationError
 from procurement.models import AlertSubscription, Bid, Bond, DocumentDownload, Tender
@@ -154,6 +155,10 @@ def test_recent_matches_lists_open_tenders_matching(buyer):
     miss = alerts.subscribe(fan, org, keywords=["furniture"])
     assert [t.id for t in alerts.recent_matches(sub)] == [tender.id]
     assert alerts.recent_matches(miss) == []
+    # past its deadline the tender takes no bids: not listed, though its stored status
+    # is still the published one (the clock, not a sweep, decides)
+    clock.set_time(tender.submission_deadline)
+    assert alerts.recent_matches(sub) == []
 
 
 # --------------------------------------------------------------------------- cancellation

@@ -57,7 +57,12 @@ def _needles(markers: dict) -> list[bytes]:
     price = markers["price"]
     out = [str(price).encode(), f"{price // 100}.{price % 100:02d}".encode(),
            markers["answer"].encode(), markers["attachment"].encode()]
-    out.append(base64.b64encode(markers["attachment"].encode())[:24])
+    # the marker as it reads inside the base64 of any file that contains it: its encoding
+    # depends on where it starts modulo 3, so one needle per alignment (the group the
+    # preceding bytes share is skipped)
+    for shift in (b"", b"\0", b"\0\0"):
+        encoded = base64.b64encode(shift + markers["attachment"].encode())
+        out.append(encoded[4:28] if shift else encoded[:24])
     return out
 
 

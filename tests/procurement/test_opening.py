@@ -9,7 +9,6 @@ import os
 import threading
 import time
 from datetime import timedelta
-from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -21,9 +20,9 @@ from core.files import read_file
 from core.models.audit import AuditEntry
 from core.models.files import StoredFile
 from procurement import sealing
-from procurement.models import Bid, BidPart, Lot, Tender, TenderCustodian
+from procurement.models import Bid, BidPart, Bond, Lot, Tender, TenderCustodian
 from procurement.services import bonds, keys, opening
-from procurement.states import BidStatus, LotStatus, TenderStatus
+from procurement.states import BidStatus, BondKind, BondStatus, LotStatus, TenderStatus
 from tests.helpers import fresh_totp
 from tests.procurement.factories import LOT_BUDGET, NOW, make_supplier, negotiated_tender, published_tender
 
@@ -269,19 +268,32 @@ def test_withdrawn_superseded_and_draft_bids_are_not_opened(tender, buyer, codes
     org = make_supplier()[0]
     withdrawn = seal_bid(tender, org, status=BidStatus.WITHDRAWN)
     superseded = seal_bid(tender, make_supplier()[0], status=BidStatus.SUPERSEDED)
+    draft = seal_bid(tender, make_supplier()[0], status=BidStatus.DRAFT)
     _open_with(tender, buyer, codes)
     assert fresh(Bid, withdrawn.id).status == BidStatus.WITHDRAWN
     assert fresh(Bid, superseded.id).status == BidStatus.SUPERSEDED
+    assert fresh(Bid, draft.id).status == BidStatus.DRAFT
+    assert all(p.opened_value is None for p in fresh(Bid, draft.id).parts)
     record = fresh(Tender, tender.id).opening_record
     assert record["withdrawn_count"] == 1 and record["bid_count"] == 3
+    assert draft.bidder_org_id not in {b["bidder_org_id"] for lot in record["lots"] for b in lot["bids"]}
 
 
 # --------------------------------------------------------------------------- the record and unsuccessful lots
 
 
-def test_opening_record_lists_bidders_prices_bonds_custodians(tender, buyer, codes, three_bids, monkeypatch):
-    monkeypatch.setattr(bonds, "bond_status_for",
-                        lambda tender_id, lot_id, org_id: SimpleNamespace(status="confirmed"), raising=False)
+def _bond(tender, org_id, status, n):
+    with unit_of_work():
+        db.session.add(Bond(tender_id=tender.id, lot_id=tender.lots[0].id, supplier_org_id=org_id,
+                            kind=BondKind.GUARANTEE.value, status=status.value, amount=tender.lots[0].bond_amount,
+                            reference=f"BOND-TEST-{n:04d}"))
+
+
+def test_opening_record_lists_bidders_prices_bonds_custodians(tender, buyer, codes, three_bids):
+    cheapest, dearest = three_bids[1], three_bids[0]  # 700 and 900
+    _bond(tender, cheapest.bidder_org_id, BondStatus.CONFIRMED, 1)
+    _bond(tender, dearest.bidder_org_id, BondStatus.REJECTED, 2)  # rejected, then lodged again:
+    _bond(tender, dearest.bidder_org_id, BondStatus.PENDING, 3)  # the latest not rejected counts
     seal_bid(tender, make_supplier()[0], status=BidStatus.WITHDRAWN)
     _open_with(tender, buyer, codes)
     record = fresh(Tender, tender.id).opening_record
@@ -294,22 +306,55 @@ def test_opening_record_lists_bidders_prices_bonds_custodians(tender, buyer, cod
     assert [b["price"] for b in lot["bids"]] == [700_000_00, 800_000_00, 900_000_00]  # lowest first
     orgs = {b.bidder_org_id for b in three_bids}
     assert {b["bidder_org_id"] for b in lot["bids"]} == orgs
-    assert all(b["bidder_name_zh"] and b["bond_status"] == "confirmed" for b in lot["bids"])
+    assert all(b["bidder_name_zh"] for b in lot["bids"])
+    assert [b["bond_status"] for b in lot["bids"]] == ["confirmed", None, "pending"]  # by price: 700, 800, 900
 
 
-def test_fewer_valid_bids_than_the_minimum_make_the_lot_and_tender_unsuccessful(tender, buyer, codes, monkeypatch):
-    calls = []
-    monkeypatch.setattr(bonds, "refund_all", lambda t, **kw: calls.append((t.id, kw["lot"].id, kw["reason"])) or 0)
+def test_fewer_valid_bids_than_the_minimum_make_the_lot_and_tender_unsuccessful(tender, buyer, codes):
+    """流标: the lot and the tender are unsuccessful and the lot's bonds are refunded for
+    real (a confirmed transfer by payout from the lot's bond account, a guarantee released)."""
+    from payments.models import Payout
+    from tests.payments.p2_helpers import platform_finance
+    from tests.procurement.test_bonds import BANK, _confirm, _guarantee
+
+    bonds.connect_subscribers()  # other modules clear the payments signals' receivers
+    lot = db.session.get(Lot, tender.lots[0].id)
+    paid_org, paid_user = make_supplier(**BANK)
+    transfer = _confirm(bonds.lodge_transfer(tender, lot, paid_user, paid_org), platform_finance())
+    assert transfer.status == BondStatus.CONFIRMED
+    guaranteed = make_supplier()
+    guarantee = _guarantee(tender, lot, guaranteed)
+    for org, price in ((paid_org, 100_00), (guaranteed[0], 200_00)):
+        seal_bid(tender, org, prices={lot.id: price})
+    _open_with(tender, buyer, codes)
+    stored = fresh(Tender, tender.id)
+    assert stored.status == TenderStatus.UNSUCCESSFUL
+    assert fresh(Lot, lot.id).status == LotStatus.UNSUCCESSFUL
+    assert stored.opening_record["lots"][0]["status"] == "unsuccessful"
+    assert [b["price"] for b in stored.opening_record["lots"][0]["bids"]] == [100_00, 200_00]
+    transfer, guarantee = fresh(Bond, transfer.id), fresh(Bond, guarantee.id)
+    assert transfer.status == BondStatus.REFUNDING and "unsuccessful" in transfer.refund_reason.lower()
+    (payout,) = db.session.scalars(sa.select(Payout)).all()
+    assert (payout.payee_org_id, payout.amount, payout.source_key) == (
+        paid_org.id, lot.bond_amount, bonds.bond_account(lot.id))
+    assert guarantee.status == BondStatus.RELEASED
+
+
+def test_the_minimum_comes_from_the_methods_configured_settings(tender, buyer, codes):
+    """The procedure types are admin-editable rows: the opening reads the minimum from the
+    tender's method's row, not a constant (2 bids open a lot once the admin sets 2)."""
+    from accounts.states import OrgKind, Role
+    from procurement.services import tenders as tender_svc
+    from tests.factories import make_org, make_user
+
+    admin = make_user(make_org(kinds=[OrgKind.PLATFORM]), [Role.PLATFORM_ADMIN])
+    tender_svc.update_procedure_type(tender_svc.procedure_for(tender.method), admin, min_bids=2)
     lot_id = tender.lots[0].id
     for price in (100_00, 200_00):
         seal_bid(tender, make_supplier()[0], prices={lot_id: price})
     _open_with(tender, buyer, codes)
-    stored = fresh(Tender, tender.id)
-    assert stored.status == TenderStatus.UNSUCCESSFUL
-    assert fresh(Lot, lot_id).status == LotStatus.UNSUCCESSFUL
-    assert calls == [(tender.id, lot_id, calls[0][2])] and "unsuccessful" in calls[0][2]
-    assert stored.opening_record["lots"][0]["status"] == "unsuccessful"
-    assert [b["price"] for b in stored.opening_record["lots"][0]["bids"]] == [100_00, 200_00]
+    assert fresh(Lot, lot_id).status == LotStatus.ACTIVE
+    assert fresh(Tender, tender.id).opening_record["lots"][0]["min_bids"] == 2
 
 
 def test_an_invalid_bid_does_not_count_toward_the_minimum(tender, buyer, codes, three_bids):
