@@ -28,9 +28,11 @@ def parse_yuan(text: str | None) -> int | None:
 
 
 class AmountField(StringField):
-    """An amount typed in yuan (two decimals at most); `.fen` holds the integer fen value."""
+    """An amount typed in yuan (two decimals at most); `.fen` holds the integer fen value.
+    More than zero, or (`allow_zero`) not negative."""
 
     fen: int | None = None
+    allow_zero = False
 
     def pre_validate(self, form) -> None:
         try:
@@ -38,7 +40,11 @@ class AmountField(StringField):
         except ValueError:
             self.fen = None
             raise ValidationError(_l("Enter an amount in yuan, e.g. 1200.50.")) from None
-        if self.fen is not None and self.fen <= 0:
+        if self.fen is None:
+            return
+        if self.allow_zero and self.fen < 0:
+            raise ValidationError(_l("The amount cannot be negative."))
+        if not self.allow_zero and self.fen <= 0:
             raise ValidationError(_l("The amount must be more than zero."))
 
 

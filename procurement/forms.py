@@ -28,7 +28,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional, Val
 
 from core.clock import LOCAL_TZ
 from core.forms import LongSelect
-from payments.forms import parse_yuan
+from payments.forms import AmountField
 from procurement.states import (
     CATEGORY_LABELS,
     CRITERION_KIND_LABELS,
@@ -71,19 +71,10 @@ def fen_to_yuan_text(fen: int | None) -> str:
     return f"{sign}{fen // 100}.{fen % 100:02d}"
 
 
-class YuanField(StringField):
+class YuanField(AmountField):
     """An amount typed in yuan (at most two decimals, zero allowed); `.fen` is integer fen."""
 
-    fen: int | None = None
-
-    def pre_validate(self, form) -> None:
-        try:
-            self.fen = parse_yuan(self.data)
-        except ValueError:
-            self.fen = None
-            raise ValidationError(_l("Enter an amount in yuan, e.g. 1200.50.")) from None
-        if self.fen is not None and self.fen < 0:
-            raise ValidationError(_l("The amount cannot be negative."))
+    allow_zero = True
 
 
 # --------------------------------------------------------------------------- public search

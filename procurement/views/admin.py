@@ -10,6 +10,7 @@ from accounts.permissions import require_platform_role
 from accounts.states import Role
 from core.db import db
 from core.errors import DomainError
+from core.forms import apply_errors
 from procurement import bp, queries
 from procurement.forms import ProcedureTypeForm
 from procurement.models import ProcedureType
@@ -59,14 +60,7 @@ def update_procedure_type(ptype_id: int):
         try:
             svc.update_procedure_type(ptype, current_user._get_current_object(), **form.settings())  # type: ignore[attr-defined]
         except DomainError as exc:
-            shown = False
-            for name, messages in exc.fields.items():
-                field = getattr(form, name, None)
-                if field is not None:
-                    field.errors = [*list(field.errors or []), *messages]
-                    shown = True
-            if not shown:
-                flash(exc.message, "danger")
+            apply_errors(form, exc)
             return _render((ptype.id, form), exc.status)
         flash(_("Settings of %(name)s saved.", name=ptype.name_zh), "success")
         return redirect(url_for("procurement.procedure_types"), code=303)

@@ -22,7 +22,7 @@ from wtforms import HiddenField, SelectMultipleField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from accounts.permissions import current_org, has_role, login_required
+from accounts.permissions import current_org, get_for_org_or_404, has_role, login_required
 from accounts.states import OrgKind, Role
 from core import clock, signing
 from core.db import db
@@ -112,11 +112,7 @@ def _refused(exc: DomainError) -> None:
 
 
 def _own_bid(bid_id: int) -> Bid:
-    org = current_org()
-    bid = db.session.get(Bid, bid_id)
-    if bid is None or org is None or bid.bidder_org_id != org.id:
-        abort(404)
-    return bid
+    return get_for_org_or_404(Bid, bid_id, org_attr="bidder_org_id")
 
 
 def _lot_label(lot) -> str:

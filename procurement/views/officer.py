@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from accounts.models import Organization
-from accounts.permissions import current_org, require_role
+from accounts.permissions import current_org, get_for_org_or_404, require_role
 from accounts.states import OrgKind, Role, Verification
 from core.db import db, unit_of_work
 from core.errors import DomainError
@@ -65,10 +65,7 @@ def _org() -> Organization:
 
 
 def _own_tender_or_404(tender_id: int) -> Tender:
-    tender = db.session.get(Tender, tender_id)
-    if tender is None or tender.buyer_org_id != _org().id:
-        abort(404)
-    return tender
+    return get_for_org_or_404(Tender, tender_id, org_attr="buyer_org_id")
 
 
 def _verified_suppliers() -> list[Organization]:

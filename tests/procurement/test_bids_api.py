@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+from datetime import timedelta
 
 import sqlalchemy as sa
 
@@ -104,10 +105,14 @@ def test_errors_are_json_with_codes_and_nothing_is_half_written(client):
         assert r.status_code == status, (body, r.get_json())
         assert r.get_json()["error"]["code"] == code, (body, r.get_json())
     assert _count() == 0
-    clock.set_time(tender.submission_deadline)
+    clock.set_time(tender.submission_deadline - timedelta(microseconds=1))  # one tick before: accepted
+    r = client.post(url, json=_body(tender), headers=h)
+    assert r.status_code == 201 and r.get_json()["receipt"]["received_at"].endswith(".999999Z")
+    assert _count() == 1
+    clock.set_time(tender.submission_deadline)  # at the deadline: refused (server time)
     r = client.post(url, json=_body(tender), headers=h)
     assert r.status_code == 409 and r.get_json()["error"]["code"] == "deadline_passed"
-    assert _count() == 0
+    assert _count() == 1
     assert client.post("/api/v1/tenders/999999/bids", json=_body(tender), headers=h).status_code == 404
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -35,6 +36,14 @@ def test_a_verified_supplier_asks_during_the_enquiry_period(tender):
     assert q.id and q.asker_org_id == org.id and q.lot_id == tender.lots[0].id and q.answered_at is None
     entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "tender.question_asked"))
     assert entry is not None and "text" not in entry.data
+    # the audit log (platform admins and auditors read it) does not tell who asked: no
+    # actor, no object, nothing of the asker in the clear; only the tender key opens it
+    assert entry.actor_user_id is None and entry.actor_org_id is None and entry.obj_type == "sealed_question"
+    clear = json.dumps(entry.data, ensure_ascii=False) + (entry.actor_label or "") + str(entry.obj_id)
+    assert entry.obj_id is None
+    for secret in (bidder.email, org.name_zh, org.name_en):
+        assert secret not in clear, secret
+    assert set(entry.data) == {"sealed"}
 
 
 def test_asking_after_the_enquiry_period_is_refused(tender):

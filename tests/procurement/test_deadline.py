@@ -130,8 +130,7 @@ def _race(app, rounds: int = 8):
 
 
 def test_a_submission_racing_the_opening_is_in_it_or_refused_on_postgresql(app, postgres_only):
-    outcomes = _race(app, rounds=12)
-    assert set(outcomes) <= {"in", "refused"}
+    _race(app, rounds=12)  # each round asserts: accepted and in the opening, or refused and left a draft
 
 
 def test_a_submission_racing_the_opening_is_in_it_or_refused_on_sqlite(app, is_postgres):
