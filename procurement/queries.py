@@ -39,6 +39,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import selectinload
 
 from accounts.models import Organization
+from accounts.services.organizations import organizations_by_id
 from core import clock
 from core.db import db
 from procurement.models import (
@@ -477,8 +478,7 @@ def search_tenders(params: TenderSearch | None = None, **kwargs: Any) -> SearchR
 
 def _attach_buyers(tenders: Sequence[Tender]) -> None:
     """Load the buyer organizations of `tenders` in one query (tender.buyer is set)."""
-    ids = {t.buyer_org_id for t in tenders}
-    orgs = {o.id: o for o in db.session.scalars(sa.select(Organization).where(Organization.id.in_(ids)))} if ids else {}
+    orgs = organizations_by_id(t.buyer_org_id for t in tenders)
     for t in tenders:
         t.buyer = orgs.get(t.buyer_org_id)  # type: ignore[attr-defined]
 

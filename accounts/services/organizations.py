@@ -443,3 +443,11 @@ def set_credit_status(
             _link("accounts.org_profile"),
         )
     return org
+
+
+def organizations_by_id(ids: Iterable[int]) -> dict[int, Organization]:
+    """The organizations of `ids` in one query, by id (missing ids are absent)."""
+    wanted = {int(i) for i in ids if i is not None}
+    if not wanted:
+        return {}
+    return {o.id: o for o in db.session.scalars(sa.select(Organization).where(Organization.id.in_(wanted)))}

@@ -44,6 +44,7 @@ from flask_babel import lazy_gettext as _l
 
 from accounts.models import Membership, Organization, User
 from accounts.permissions import user_has_platform_role
+from accounts.services.organizations import organizations_by_id
 from accounts.states import Role
 from core import audit, clock
 from core.db import db, for_update, unit_of_work
@@ -327,7 +328,4 @@ def transfers(
 
 
 def payer_orgs(payments: list[Payment]) -> dict[int, Organization]:
-    ids = {p.payer_org_id for p in payments}
-    if not ids:
-        return {}
-    return {o.id: o for o in db.session.scalars(sa.select(Organization).where(Organization.id.in_(ids)))}
+    return organizations_by_id(p.payer_org_id for p in payments)

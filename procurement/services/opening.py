@@ -34,7 +34,8 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
-from accounts.models import Organization, User
+from accounts.models import User
+from accounts.services.organizations import organizations_by_id
 from core import audit, clock
 from core.db import db, for_update, unit_of_work
 from core.errors import Conflict, InvalidTransition, NotFound, ValidationError
@@ -304,12 +305,6 @@ def _bond_status(lot: Lot, org_id: int) -> str | None:
     return str(bond.status) if bond is not None else None
 
 
-def _org_names(org_ids: set[int]) -> dict[int, Organization]:
-    if not org_ids:
-        return {}
-    return {o.id: o for o in db.session.scalars(sa.select(Organization).where(Organization.id.in_(org_ids)))}
-
-
 def _withdrawn_count(tender: Tender, bidders: set[int]) -> int:
     """Bidders who withdrew and have no bid in the opening."""
     withdrawn = set(db.session.scalars(
@@ -358,7 +353,7 @@ def _open(tender: Tender, private_key, *, via: str, presenters: list[TenderCusto
     procedure = tender_svc.procedure_for(tender.method)
     min_bids = int(procedure.min_bids)
     bidders = {b.bidder_org_id for b in bids}
-    orgs = _org_names(bidders)
+    orgs = organizations_by_id(bidders)
     lots_record = []
     unsuccessful: list[int] = []
     for lot in tender.lots:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from accounts.models import Membership, Organization, User
+from accounts.services.organizations import organizations_by_id
 from accounts.states import Role
 from core import audit, clock
 from core.calendar import add_working_days
@@ -475,7 +476,7 @@ def _check_invitees(org_ids: Iterable[int]) -> list[int]:
 
     ids = list(dict.fromkeys(int(i) for i in org_ids))
     if ids:
-        orgs = {o.id: o for o in db.session.scalars(sa.select(Organization).where(Organization.id.in_(ids)))}
+        orgs = organizations_by_id(ids)
         for i in ids:
             org = orgs.get(i)
             if org is None or not org.has_kind(OrgKind.SUPPLIER) or not org.is_verified:
@@ -656,14 +657,17 @@ def update_procedure_type(ptype: ProcedureType, actor: User, **settings: Any) ->
 
 
 def record_download(tender: Tender, user: User | None, org: Organization | None) -> bool:
-    """Remember that `user` downloaded the documents (first time only; anonymous: nothing).
+    """Remember that `user` (of `org`) downloaded the published tender's documents (first
+    time only; anonymous users and the buyer's own organization: nothing).
 
     Returns True when this was the first download. Not audited on purpose: who downloaded
     is confidential before the opening (DESIGN.md section 7), and the audit log is read by
     platform staff; the row itself is shown only to that supplier and used to notify
     downloaders of amendments."""
-    if user is None:
-        return False
+    if user is None or tender.status == TenderStatus.DRAFT:
+        return False  # anonymous, or the buyer's own preview of a draft
+    if org is not None and org.id == tender.buyer_org_id:
+        return False  # the buyer's own people are not "downloaders" (nobody to notify of amendments)
     exists = sa.select(DocumentDownload.id).where(DocumentDownload.tender_id == tender.id,
                                                   DocumentDownload.user_id == user.id)
     if db.session.scalar(exists) is not None:

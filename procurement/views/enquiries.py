@@ -27,6 +27,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from accounts.models import Organization
 from accounts.permissions import current_org, get_for_org_or_404, require_role
+from accounts.services.organizations import organizations_by_id
 from accounts.states import Role
 from core.clock import now as clock_now
 from core.db import db, unit_of_work
@@ -186,12 +187,6 @@ def _officer_question_or_404(question_id: int) -> tuple[Question, Tender]:
     return question, tender
 
 
-def _org_names(org_ids: set[int]) -> dict[int, Organization]:
-    if not org_ids:
-        return {}
-    return {o.id: o for o in db.session.scalars(sa.select(Organization).where(Organization.id.in_(org_ids)))}
-
-
 @bp.get("/manage/questions")
 @require_role(Role.PROCUREMENT_OFFICER)
 def questions_inbox():
@@ -212,7 +207,7 @@ def questions_inbox():
         unanswered=unanswered,
         answered=answered,
         tenders=tenders,
-        askers=_org_names({q.asker_org_id for q in questions}),
+        askers=organizations_by_id(q.asker_org_id for q in questions),
         late={t.id: amendment_svc.deadline_move_required(t, now) for t in tenders.values()},
         open_ids={t.id for t in tenders.values() if amendment_svc.can_amend_now(t, now)},
         filter_tender=tenders.get(tender_id) if tender_id else None,

@@ -247,9 +247,5 @@ def document_download(tender_id: int, doc_id: int):
     stored = db.session.get(StoredFile, doc.stored_file_id)
     if stored is None:
         abort(404)
-    user = _user()
-    if user is not None and queries.is_public(tender) and not is_buyer_officer(tender):
-        org = current_org()
-        if org is None or org.id != tender.buyer_org_id:
-            svc.record_download(tender, user, org)
+    svc.record_download(tender, _user(), current_org())
     return send_stored_file(stored, download_name=stored.original_name)
