@@ -42,6 +42,7 @@ from accounts.models import Organization
 from accounts.services.organizations import organizations_by_id
 from core import clock
 from core.db import db
+from core.errors import NotFound
 from procurement.models import (
     DocumentDownload,
     ProcedureType,
@@ -61,6 +62,7 @@ __all__ = [
     "search_tenders",
     "public_tender",
     "is_public",
+    "published_tender",
     "answered_questions",
     "buyer_orgs",
     "BuyerChoice",
@@ -488,6 +490,19 @@ def _attach_buyers(tenders: Sequence[Tender]) -> None:
 
 def is_public(tender: Tender) -> bool:
     return tender.status != TenderStatus.DRAFT
+
+
+def published_tender(tender_id: int, *, light: bool = False) -> Tender:
+    """The tender if it is published (NotFound for a draft or no such tender: a draft's
+    existence is not revealed). `light`: only id, status and method are loaded (the rest on
+    access)."""
+    from sqlalchemy.orm import load_only
+
+    options = [load_only(Tender.id, Tender.status, Tender.method)] if light else []
+    tender = db.session.get(Tender, tender_id, options=options)
+    if tender is None or not is_public(tender):
+        raise NotFound()
+    return tender
 
 
 def public_tender(tender_id: int) -> Tender | None:

@@ -16,7 +16,6 @@ from flask import abort, jsonify, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from marshmallow import Schema, fields, validate
-from sqlalchemy.orm import load_only
 
 from accounts.permissions import current_org, has_role
 from accounts.schemas import ApiErrorSchema
@@ -25,9 +24,9 @@ from core.api import Blueprint
 from core.db import db
 from core.errors import NotFound, PermissionDenied, ValidationError
 from core.idempotency import idempotent
-from procurement.models import Bid, Tender
+from procurement import queries
+from procurement.models import Bid
 from procurement.services import bids as svc
-from procurement.states import TenderStatus
 
 blp = Blueprint(
     "procurement_bids_api",
@@ -123,16 +122,6 @@ def _bidder():
     return current_user._get_current_object(), org  # type: ignore[attr-defined]
 
 
-def _tender(tender_id: int, *, light: bool = False) -> Tender:
-    """The published tender (404 for a draft or none); `light`: only the columns a one-call
-    submission reads before its lock (the service re-reads what it checks under the lock)."""
-    options = [load_only(Tender.id, Tender.status, Tender.method)] if light else []
-    tender = db.session.get(Tender, tender_id, options=options)
-    if tender is None or tender.status == TenderStatus.DRAFT:
-        raise NotFound()
-    return tender
-
-
 def _own_bid(bid_id: int, org_id: int, tender_id: int | None = None) -> Bid:
     bid = db.session.get(Bid, bid_id)
     if bid is None or bid.bidder_org_id != org_id or (tender_id is not None and bid.tender_id != tender_id):
@@ -181,7 +170,7 @@ def _decode_attachments(items: list[dict[str, Any]]) -> list[svc.Attachment]:
                                                           "or Idempotency-Key reused with another body")
 def submit_bid(data: dict[str, Any], tender_id: int):
     user, org = _bidder()
-    tender = _tender(tender_id, light=True)
+    tender = queries.published_tender(tender_id, light=True)
     prices: dict[int, int] = {}
     for item in data["prices"]:
         if item["lot_id"] in prices:
@@ -202,7 +191,7 @@ def submit_bid(data: dict[str, Any], tender_id: int):
 @blp.alt_response(404, schema=ApiErrorSchema, description="No such published tender")
 def list_bids(tender_id: int):
     _user, org = _bidder()
-    tender = _tender(tender_id)
+    tender = queries.published_tender(tender_id)
     return [_out(b) for b in svc.bids_of_org(org.id, tender.id)]
 
 

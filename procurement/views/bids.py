@@ -29,7 +29,7 @@ from core.db import db
 from core.errors import DomainError
 from core.i18n import local_datetime, localized
 from payments.forms import parse_yuan
-from procurement import bp
+from procurement import bp, queries
 from procurement.forms import ActionForm
 from procurement.models import Bid, Tender
 from procurement.services import bids as svc
@@ -89,13 +89,6 @@ def _bidder_org():
     return org
 
 
-def _published_tender(tender_id: int) -> Tender:
-    tender = db.session.get(Tender, tender_id)
-    if tender is None or tender.status == TenderStatus.DRAFT:
-        abort(404)
-    return tender
-
-
 def _workspace(tender: Tender):
     return redirect(url_for("procurement.bid_workspace", tender_id=tender.id), code=303)
 
@@ -126,7 +119,7 @@ def _lot_label(lot) -> str:
 @login_required
 def bid_workspace(tender_id: int):
     org = _bidder_org()
-    tender = _published_tender(tender_id)
+    tender = queries.published_tender(tender_id)
     now = clock.now()
     status = time_status(tender, now)
     draft = svc.draft_of(tender, org.id)
@@ -179,7 +172,7 @@ def bid_workspace(tender_id: int):
 @login_required
 def bid_lots(tender_id: int):
     org = _bidder_org()
-    tender = _published_tender(tender_id)
+    tender = queries.published_tender(tender_id)
     form = LotsForm()
     form.lots.choices = [SelectChoice(lot.id, str(lot.number)) for lot in tender.lots]
     if not form.validate_on_submit():
@@ -199,7 +192,7 @@ def _on_draft(tender_id: int, form, act) -> Any:
     `act` returns the success message, or None when it flashed its own refusal; a
     service refusal (DomainError) is flashed."""
     org = _bidder_org()
-    tender = _published_tender(tender_id)
+    tender = queries.published_tender(tender_id)
     bid = _draft_or_flash(tender, org)
     if bid is None or not form.validate_on_submit():
         return _workspace(tender)
@@ -282,7 +275,7 @@ def bid_submit(tender_id: int):
 @login_required
 def bid_withdraw(tender_id: int):
     org = _bidder_org()
-    tender = _published_tender(tender_id)
+    tender = queries.published_tender(tender_id)
     bid = svc.submitted_of(tender, org.id)
     if bid is None:
         flash(_("You have no submitted bid to withdraw."), "warning")

@@ -22,11 +22,10 @@ from wtforms.validators import InputRequired, Length, Optional
 from accounts.permissions import require_role
 from accounts.states import Role
 from core import clock
-from core.db import db
 from core.errors import DomainError, ValidationError
 from core.forms import apply_errors
 from core.i18n import current_language
-from procurement import bp
+from procurement import bp, queries
 from procurement.models import Tender
 from procurement.services import keys, opening
 from procurement.states import (
@@ -34,7 +33,6 @@ from procurement.states import (
     BOND_STATUS_LABELS,
     LOT_STATUS_LABELS,
     TENDER_STATUS_LABELS,
-    TenderStatus,
     time_status,
 )
 
@@ -74,8 +72,9 @@ def _me():
 
 
 def _published_tender(tender_id: int) -> Tender:
-    tender = db.get_or_404(Tender, tender_id)
-    if tender.status == TenderStatus.DRAFT or tender.public_key is None:
+    """A published tender with its sealing key (keys are made at publication)."""
+    tender = queries.published_tender(tender_id)
+    if tender.public_key is None:
         abort(404)
     return tender
 

@@ -35,7 +35,7 @@ from core.errors import DomainError
 from core.files import save_file
 from core.forms import apply_errors
 from core.i18n import local_datetime
-from procurement import bp
+from procurement import bp, queries
 from procurement.forms import DATETIME_FORMAT, DOCUMENT_TYPES, to_utc
 from procurement.models import Question, Tender
 from procurement.services import alerts as alert_svc
@@ -80,13 +80,6 @@ def _deadline_rule(tender: Tender, now) -> dict:
 
 def _tender_url(tender: Tender) -> str:
     return participants.tender_link(tender.id)
-
-
-def _public_tender_or_404(tender_id: int) -> Tender:
-    tender = db.get_or_404(Tender, tender_id)
-    if tender.status == TenderStatus.DRAFT:
-        abort(404)
-    return tender
 
 
 def _lot_labels(tender: Tender) -> dict[int, str]:
@@ -152,7 +145,7 @@ class AlertForm(FlaskForm):
 @bp.route("/tenders/<int:tender_id>/questions/new", methods=["GET", "POST"])
 @require_role(Role.BIDDER)
 def ask_question(tender_id: int):
-    tender = _public_tender_or_404(tender_id)
+    tender = queries.published_tender(tender_id)
     org = current_org()
     lots = _lot_labels(tender)
     form = AskForm()
