@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 
 from accounts.models import Membership, Organization, User
 from accounts.services.organizations import organizations_by_id
-from accounts.states import Role
+from accounts.states import Role, Verification
 from core import audit, clock
 from core.calendar import add_working_days
 from core.db import after_commit, db, for_update, unit_of_work
@@ -213,9 +213,9 @@ def create_draft(
             db.session.add(Lot(tender_id=tender.id, **_lot_values(i, lot)))
         for crit in criteria:
             db.session.add(Criterion(tender_id=tender.id, **_criterion_values(crit)))
-        for user_id in dict.fromkeys(custodian_ids):
+        for user_id in _check_custodians(buyer_org.id, custodian_ids):
             db.session.add(TenderCustodian(tender_id=tender.id, user_id=user_id))
-        for org_id in dict.fromkeys(invitee_org_ids):
+        for org_id in _check_invitees(invitee_org_ids):
             db.session.add(TenderInvitee(tender_id=tender.id, org_id=org_id))
         queries.refresh_search_tokens(tender)
         db.session.flush()
@@ -471,16 +471,26 @@ def _check_custodians(org_id: int, user_ids: Iterable[int]) -> list[int]:
     return ids
 
 
-def _check_invitees(org_ids: Iterable[int]) -> list[int]:
+def _invitable(org: Organization | None) -> bool:
     from accounts.states import OrgKind
 
+    return org is not None and org.has_kind(OrgKind.SUPPLIER) and org.is_verified
+
+
+def eligible_invitees() -> list[Organization]:
+    """The organizations an invitation tender may invite: verified suppliers, by name."""
+    rows = db.session.scalars(
+        sa.select(Organization).where(Organization.verification == Verification.VERIFIED.value)
+        .order_by(Organization.name_zh)
+    )
+    return [o for o in rows if _invitable(o)]
+
+
+def _check_invitees(org_ids: Iterable[int]) -> list[int]:
     ids = list(dict.fromkeys(int(i) for i in org_ids))
-    if ids:
-        orgs = organizations_by_id(ids)
-        for i in ids:
-            org = orgs.get(i)
-            if org is None or not org.has_kind(OrgKind.SUPPLIER) or not org.is_verified:
-                raise _invalid("invalid_invitee", "invitees", _("Only verified suppliers can be invited."))
+    orgs = organizations_by_id(ids)
+    if any(not _invitable(orgs.get(i)) for i in ids):
+        raise _invalid("invalid_invitee", "invitees", _("Only verified suppliers can be invited."))
     return ids
 
 

@@ -15,7 +15,7 @@ from flask_login import current_user
 
 from accounts.models import Organization
 from accounts.permissions import current_org, get_for_org_or_404, require_role
-from accounts.states import OrgKind, Role, Verification
+from accounts.states import Role
 from core.db import db, unit_of_work
 from core.errors import DomainError
 from core.files import check_upload, store_bytes
@@ -68,19 +68,11 @@ def _own_tender_or_404(tender_id: int) -> Tender:
     return get_for_org_or_404(Tender, tender_id, org_attr="buyer_org_id")
 
 
-def _verified_suppliers() -> list[Organization]:
-    rows = db.session.scalars(
-        sa.select(Organization).where(Organization.verification == Verification.VERIFIED.value)
-        .order_by(Organization.name_zh)
-    )
-    return [o for o in rows if o.has_kind(OrgKind.SUPPLIER)]
-
-
 def _tender_form(org: Organization, formdata: Any = None) -> TenderForm:
     form = TenderForm(formdata=formdata) if formdata is not None else TenderForm()
     if not queries.procedure_types():
         svc.seed_procedure_types()
-    form.set_choices(queries.procedure_types(), svc.eligible_custodians(org.id), _verified_suppliers())
+    form.set_choices(queries.procedure_types(), svc.eligible_custodians(org.id), svc.eligible_invitees())
     return form
 
 

@@ -156,6 +156,9 @@ def test_bids_api_is_in_the_openapi_document(client):
     for path in ("/api/v1/tenders/{tender_id}/bids", "/api/v1/tenders/{tender_id}/bids/{bid_id}/withdraw",
                  "/api/v1/bids/{bid_id}/receipt", "/api/v1/receipts/verify"):
         assert path in paths, sorted(paths)
+    submit = paths["/api/v1/tenders/{tender_id}/bids"]["post"]
+    assert "Idempotency-Key" in {p.get("name") for p in submit.get("parameters", [])}
+    assert "requestBody" in submit and {"201", "409", "422"} <= set(submit["responses"])
 
 
 def test_a_one_call_submission_takes_one_connection_and_few_statements(client, postgres_only):

@@ -110,15 +110,26 @@ def test_custodian_without_two_factor_is_refused(buyer):
     assert "Lazy Li" in err.message and "custodians" in err.fields
 
 
-def test_custodian_without_the_role_is_refused(buyer):
-    buyer.custodians[0] = make_user(buyer.org, [Role.BIDDER], display_name="Not A Custodian")
-    err = _refused(draft_tender(buyer), buyer.officer, "custodian_not_key_custodian")
+def test_custodian_who_lost_the_role_is_refused_by_name(buyer):
+    tender = draft_tender(buyer)
+    with unit_of_work():
+        user = db.session.get(User, buyer.custodians[0].id)
+        user.display_name = "Not A Custodian"
+        db.session.scalar(sa.select(Membership).where(Membership.user_id == user.id)).roles = [Role.BIDDER.value]
+    err = _refused(tender, buyer.officer, "custodian_not_key_custodian")
     assert "Not A Custodian" in err.message
 
 
-def test_custodian_of_another_organization_is_refused(buyer):
-    buyer.custodians[0] = make_user(make_org(), [Role.KEY_CUSTODIAN])
-    _refused(draft_tender(buyer), buyer.officer, "custodian_not_key_custodian")
+def test_custodians_without_the_role_or_of_another_organization_are_refused_at_once(buyer):
+    """Choosing them is refused when the draft is created (and re-checked at publication)."""
+
+    for wrong in (make_user(buyer.org, [Role.BIDDER]), make_user(make_org(), [Role.KEY_CUSTODIAN])):
+        buyer.custodians[0] = wrong
+        before = db.session.scalar(sa.select(sa.func.count()).select_from(Tender))
+        with pytest.raises(ValidationError) as refused:
+            draft_tender(buyer)
+        assert refused.value.code == "invalid_custodian"
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Tender)) == before
 
 
 def test_inactive_custodian_or_membership_is_refused(buyer):

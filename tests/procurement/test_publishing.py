@@ -371,3 +371,15 @@ def test_supplier_cannot_cancel(buyer, officer, custodians):
     tender = _draft(buyer, officer, custodians)
     with pytest.raises(PermissionDenied):
         svc.cancel(tender, make_user(make_org(), [Role.BIDDER]), "no")
+
+
+def test_only_verified_suppliers_can_be_invited(buyer, officer, custodians):
+    supplier = make_org(kinds=[OrgKind.SUPPLIER])
+    unverified = make_org(kinds=[OrgKind.SUPPLIER], verified=False)
+    another_buyer = make_org(kinds=[OrgKind.BUYER])
+    assert supplier in svc.eligible_invitees()
+    assert unverified not in svc.eligible_invitees() and another_buyer not in svc.eligible_invitees()
+    for wrong in (unverified, another_buyer):
+        with pytest.raises(ValidationError) as refused:
+            _draft(buyer, officer, custodians, method="invitation", invitees=[supplier.id, wrong.id])
+        assert refused.value.code == "invalid_invitee" and "invitees" in refused.value.fields
