@@ -14,6 +14,7 @@ token's organization becomes the current organization (`g.token_org_id`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from datetime import timedelta
@@ -148,6 +149,21 @@ def load_user_from_session(user_id: str) -> User | None:
 # --------------------------------------------------------------------------- API tokens
 
 
+@functools.cache
+def _token_query() -> sa.Select:
+    """The token, its user and the user's memberships with their organizations, by token
+    hash: built once (every API request runs it; a statement object reused keeps its
+    SQLAlchemy cache key instead of rebuilding the select and its eager-load options)."""
+    return (
+        sa.select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .outerjoin(Membership, Membership.user_id == User.id)
+        .outerjoin(Organization, Organization.id == Membership.org_id)
+        .options(contains_eager(User.memberships).contains_eager(Membership.organization))
+        .where(ApiToken.token_hash == sa.bindparam("token_hash"))
+    )
+
+
 @login_manager.request_loader
 def load_user_from_token(req) -> User | None:
     raw = bearer_token(req)
@@ -156,14 +172,7 @@ def load_user_from_token(req) -> User | None:
     # One statement: the token, its user and the user's memberships with their
     # organizations (the API request's current membership and organization come from it,
     # so no lazy load follows).
-    row = db.session.execute(
-        sa.select(ApiToken, User)
-        .join(User, User.id == ApiToken.user_id)
-        .outerjoin(Membership, Membership.user_id == User.id)
-        .outerjoin(Organization, Organization.id == Membership.org_id)
-        .options(contains_eager(User.memberships).contains_eager(Membership.organization))
-        .where(ApiToken.token_hash == sha256_hex(raw))
-    ).unique().first()
+    row = db.session.execute(_token_query(), {"token_hash": sha256_hex(raw)}).unique().first()
     if row is None:
         return None
     token, user = row

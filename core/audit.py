@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import hashlib
 import json
 import re
@@ -267,9 +268,13 @@ def record(
     session.info.setdefault(QUEUE_KEY, []).append(entry)
 
 
+_HEAD = AuditHead.__table__
+_LOCK_HEAD = sa.select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
+
+
 def _lock_head(session: Session) -> tuple[int, str]:
-    table = AuditHead.__table__
-    stmt = sa.select(table.c.seq, table.c.hash).where(table.c.id == 1).with_for_update()
+    table = _HEAD
+    stmt = _LOCK_HEAD
     row = session.execute(stmt).first()
     if row is None:
         dialect = session.get_bind().dialect.name
@@ -300,14 +305,37 @@ def _append_queued(session: Session) -> None:
         digest = entry_hash(prev, entry_content(seq=seq, ts=ts, **item))
         rows.append({**item, "seq": seq, "ts": ts, "prev_hash": prev, "hash": digest})
         prev = digest
-    move_head = sa.update(AuditHead.__table__).where(AuditHead.__table__.c.id == 1).values(seq=seq, hash=prev)
     if len(rows) <= _ONE_STATEMENT_ROWS and session.get_bind().dialect.name == "postgresql":
         # One statement: the entries and the head moved by a data-modifying CTE (the head
         # row is locked since _lock_head; the triggers see the same rows either way).
-        session.execute(sa.insert(AuditEntry.__table__).values(rows).add_cte(move_head.cte("move_head")))
+        params = {"head_seq": seq, "head_hash": prev}
+        for i, item in enumerate(rows):
+            params.update({f"{column}_{i}": item[column] for column in _ENTRY_COLUMNS})
+        session.execute(_insert_moving_head(len(rows)), params)
         return
     session.execute(sa.insert(AuditEntry.__table__), rows)
-    session.execute(move_head)
+    session.execute(sa.update(_HEAD).where(_HEAD.c.id == 1).values(seq=seq, hash=prev))
+
+
+_ENTRY_COLUMNS = ("seq", "ts", "actor_kind", "actor_user_id", "actor_org_id", "actor_label", "action", "obj_type",
+                  "obj_id", "data", "prev_hash", "hash")
+
+
+@functools.lru_cache(maxsize=_ONE_STATEMENT_ROWS)
+def _insert_moving_head(count: int) -> sa.TextClause:
+    """PostgreSQL: INSERT `count` entries with the head moved by a data-modifying CTE, as a
+    text statement built once per row count. (The same statement as a Core construct, a
+    multi-row VALUES with a DML CTE, has no SQLAlchemy cache key and was compiled again on
+    every commit.)"""
+    table = AuditEntry.__table__
+    values = ", ".join("(" + ", ".join(f":{column}_{i}" for column in _ENTRY_COLUMNS) + ")" for i in range(count))
+    # Only our own table and column names and bind parameter names go into the text.
+    sql = (f"WITH move_head AS (UPDATE {_HEAD.name} SET seq = :head_seq, hash = :head_hash WHERE id = 1) "  # noqa: S608
+           f"INSERT INTO {table.name} ({', '.join(_ENTRY_COLUMNS)}) VALUES {values}")
+    binds = [sa.bindparam("head_seq", type_=_HEAD.c.seq.type), sa.bindparam("head_hash", type_=_HEAD.c.hash.type)]
+    binds += [sa.bindparam(f"{column}_{i}", type_=table.c[column].type)
+              for i in range(count) for column in _ENTRY_COLUMNS]
+    return sa.text(sql).bindparams(*binds)
 
 
 if _append_queued not in BEFORE_COMMIT:

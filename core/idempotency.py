@@ -139,7 +139,18 @@ def _try_lock(session, caller: str, key: str) -> bool:
     if session.get_bind().dialect.name != "postgresql":
         return True  # SQLite: BEGIN IMMEDIATE already serializes the writers
     lock_id = int.from_bytes(hashlib.sha256(f"idem:{caller}:{key}".encode()).digest()[:8], "big", signed=True)
-    return bool(session.execute(sa.select(sa.func.pg_try_advisory_xact_lock(lock_id))).scalar())
+    return bool(session.execute(_TRY_LOCK, {"lock_id": lock_id}).scalar())
+
+
+# Built once (every idempotent request runs them; a reused statement keeps its cache key).
+_TRY_LOCK = sa.select(sa.func.pg_try_advisory_xact_lock(sa.bindparam("lock_id", type_=sa.BigInteger)))
+
+
+@functools.cache
+def _record_for_update() -> sa.Select:
+    return sa.select(IdempotencyRecord).where(
+        IdempotencyRecord.caller == sa.bindparam("caller"), IdempotencyRecord.key == sa.bindparam("key")
+    ).with_for_update()
 
 
 def _replay(rec: IdempotencyRecord) -> Response:
@@ -171,11 +182,7 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
                 if not _try_lock(session, caller, key):
                     return _error(409, "idempotency_in_progress",
                                   _("A request with this Idempotency-Key is still being processed."))
-                rec = session.scalars(
-                    sa.select(IdempotencyRecord).where(
-                        IdempotencyRecord.caller == caller, IdempotencyRecord.key == key
-                    ).with_for_update()
-                ).first()
+                rec = session.scalars(_record_for_update(), {"caller": caller, "key": key}).first()
                 now = clock.now()
                 if rec is not None and rec.expires_at <= now:
                     session.delete(rec)

@@ -24,6 +24,7 @@ audit log shows neither who bid on which tender nor how many did until the openi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -267,19 +268,26 @@ def _lock_bidder(tender_id: int, org_id: int) -> None:
 def _supersede_previous(tender_id: int, org_id: int, except_id: int | None = None) -> list[int]:
     """Mark the bidder's current submission(s) superseded (one UPDATE, the rows locked by
     it; under _lock_bidder); returns their ids."""
-    stmt = (sa.update(Bid)
-            .where(Bid.tender_id == tender_id, Bid.bidder_org_id == org_id, Bid.status == BidStatus.SUBMITTED.value)
-            .values(status=BidStatus.SUPERSEDED.value)
-            .returning(Bid.id)
-            .execution_options(synchronize_session=False))
+    params = {"b_tender_id": tender_id, "b_org_id": org_id}
     if except_id is not None:
-        stmt = stmt.where(Bid.id != except_id)
-    ids = sorted(db.session.scalars(stmt))
+        params["b_except_id"] = except_id
+    ids = sorted(db.session.scalars(_supersede_query(except_id is not None), params))
     for old_id in ids:  # objects of this session see the new status without a reload
         old = db.session.identity_map.get(sa.inspect(Bid).identity_key_from_primary_key((old_id,)))
         if old is not None:
             set_committed_value(old, "status", BidStatus.SUPERSEDED.value)
     return ids
+
+
+@functools.cache
+def _supersede_query(with_exception: bool) -> sa.Update:
+    stmt = (sa.update(Bid)
+            .where(Bid.tender_id == sa.bindparam("b_tender_id"), Bid.bidder_org_id == sa.bindparam("b_org_id"),
+                   Bid.status == BidStatus.SUBMITTED.value)
+            .values(status=BidStatus.SUPERSEDED.value)
+            .returning(Bid.id)
+            .execution_options(synchronize_session=False))
+    return stmt.where(Bid.id != sa.bindparam("b_except_id")) if with_exception else stmt
 
 
 def _bidder_lock_key(tender_id: int, org_id: int) -> int:
@@ -323,30 +331,44 @@ def _lock_tender_state(tender_id: int, bidder_org_id: int) -> _TenderState:
     Lock order: the SHARE lock never conflicts with another submission's, and the opening
     (FOR UPDATE on the row) takes no bidder lock, so whichever of the two locks this
     statement gets first, no cycle can form."""
-    columns = [Tender.id, Tender.status, Tender.method, Tender.enquiry_end, Tender.submission_deadline,
-               Tender.public_key, Tender.version]
     postgres = db.session.get_bind().dialect.name == "postgresql"
+    params = {"tender_id": tender_id}
     if postgres:
-        columns += [sa.func.pg_advisory_xact_lock(_bidder_lock_key(tender_id, bidder_org_id)),
-                    sa.func.nextval(sa.func.pg_get_serial_sequence("tender_bids", "id"))]
-    row = db.session.execute(
-        sa.select(*columns).where(Tender.id == tender_id).with_for_update(read=True, of=Tender)
-    ).one_or_none()
+        params["lock_key"] = _bidder_lock_key(tender_id, bidder_org_id)
+    row = db.session.execute(_tender_state_query(postgres), params).one_or_none()
     if row is None:
         raise NotFound()
     state = _TenderState(*row[:7])
     if postgres:
         state.new_bid_id = int(row[8])
-    lots = sa.select(sa.literal("lot").label("kind"), Lot.id, Lot.number, Lot.bond_amount).where(
-        Lot.tender_id == tender_id, Lot.status == LotStatus.ACTIVE.value)
-    criteria = sa.select(sa.literal("criterion").label("kind"), Criterion.id, sa.null(), sa.null()).where(
-        Criterion.tender_id == tender_id)
-    for kind, item_id, number, bond in db.session.execute(sa.union_all(lots, criteria)):
+    for kind, item_id, number, bond in db.session.execute(_lots_and_criteria_query(), {"tender_id": tender_id}):
         if kind == "lot":
             state.lots[item_id] = _LotState(item_id, number, bond or 0)
         else:
             state.criteria.add(item_id)
     return state
+
+
+@functools.cache
+def _tender_state_query(postgres: bool) -> sa.Select:
+    """The statement of `_lock_tender_state`, built once per dialect kind (the deadline
+    rush runs it on every submission; a reused statement keeps its cache key)."""
+    columns = [Tender.id, Tender.status, Tender.method, Tender.enquiry_end, Tender.submission_deadline,
+               Tender.public_key, Tender.version]
+    if postgres:
+        columns += [sa.func.pg_advisory_xact_lock(sa.bindparam("lock_key", type_=sa.BigInteger)),
+                    sa.func.nextval(sa.func.pg_get_serial_sequence("tender_bids", "id"))]
+    return sa.select(*columns).where(Tender.id == sa.bindparam("tender_id")).with_for_update(read=True, of=Tender)
+
+
+@functools.cache
+def _lots_and_criteria_query() -> sa.CompoundSelect:
+    return sa.union_all(
+        sa.select(sa.literal("lot").label("kind"), Lot.id, Lot.number, Lot.bond_amount).where(
+            Lot.tender_id == sa.bindparam("tender_id"), Lot.status == LotStatus.ACTIVE.value),
+        sa.select(sa.literal("criterion").label("kind"), Criterion.id, sa.null(), sa.null()).where(
+            Criterion.tender_id == sa.bindparam("tender_id")),
+    )
 
 
 def _clean_answers(criteria: set[int], answers: Any) -> dict[str, str]:

@@ -97,6 +97,8 @@ def test_errors_are_json_with_codes_and_nothing_is_half_written(client):
         ({"prices": [{"lot_id": tender.lots[0].id, "price": "10"}]}, 422, "validation_error"),
         ({"prices": [{"lot_id": 999_999, "price": 10}]}, 422, "unknown_lot"),
         ({**_body(tender), "attachments": [{"name": "a.txt", "content_base64": "***"}]}, 422, "invalid_base64"),
+        ({**_body(tender), "attachments": [{"name": "a.txt", "content_base64": "YWJj===="}]}, 422, "invalid_base64"),
+        ({**_body(tender), "attachments": [{"name": "a.txt", "content_base64": "YWJ\nj"}]}, 422, "invalid_base64"),
         (bad_attachment, 422, "validation_error"),
         ({**_body(tender), "answers": {"424242": "x"}}, 422, "unknown_criterion"),
     ]
@@ -166,7 +168,8 @@ def test_a_one_call_submission_takes_one_connection_and_few_statements(client, p
     for the whole request (the token read carries on as the unit of work) and 12
     statements: token, Idempotency-Key lock and record, tender, tender lock + bidder lock +
     bid id, lots and criteria, supersede, bid, parts, idempotency record, audit head,
-    audit entry + head."""
+    audit entry + head. Every one of them comes from SQLAlchemy's compiled cache (a
+    construct without a cache key would be compiled again on every submission)."""
     _buyer, tender, _keys, org, user = bidding_setup()
     headers = api_headers(_token(user, org))
     url = f"/api/v1/tenders/{tender.id}/bids"
@@ -175,8 +178,14 @@ def test_a_one_call_submission_takes_one_connection_and_few_statements(client, p
     statements: list[str] = []
     checkouts: list[int] = []
 
-    def on_statement(conn, cursor, statement, *args):
+    from sqlalchemy.engine.interfaces import CacheStats
+
+    compiled_again: list[str] = []
+
+    def on_statement(conn, cursor, statement, parameters, context, executemany):
         statements.append(" ".join(statement.split())[:80])
+        if context.compiled is not None and context.cache_hit is not CacheStats.CACHE_HIT:
+            compiled_again.append(statements[-1])
 
     def on_checkout(*args):
         checkouts.append(1)
@@ -192,3 +201,4 @@ def test_a_one_call_submission_takes_one_connection_and_few_statements(client, p
     assert r.status_code == 201, r.get_json()
     assert len(checkouts) == 1
     assert len(statements) <= 12, statements
+    assert compiled_again == []
