@@ -24,7 +24,6 @@ so every query is planned with its own term frequencies. On SQLite each token is
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import threading
 import time as _time
@@ -493,24 +492,13 @@ def is_public(tender: Tender) -> bool:
     return tender.status != TenderStatus.DRAFT
 
 
-def published_tender(tender_id: int, *, light: bool = False) -> Tender:
+def published_tender(tender_id: int) -> Tender:
     """The tender if it is published (NotFound for a draft or no such tender: a draft's
-    existence is not revealed). `light`: only id, status and method are loaded (the rest on
-    access)."""
-    if light:
-        tender = db.session.get(Tender, tender_id, options=_light_options())
-    else:
-        tender = db.session.get(Tender, tender_id)
+    existence is not revealed)."""
+    tender = db.session.get(Tender, tender_id)
     if tender is None or not is_public(tender):
         raise NotFound()
     return tender
-
-
-@functools.cache
-def _light_options() -> tuple:
-    from sqlalchemy.orm import load_only
-
-    return (load_only(Tender.id, Tender.status, Tender.method),)
 
 
 def public_tender(tender_id: int) -> Tender | None:

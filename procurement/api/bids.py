@@ -172,16 +172,16 @@ def _decode_attachments(items: list[dict[str, Any]]) -> list[svc.Attachment]:
                                                           "or Idempotency-Key reused with another body")
 def submit_bid(data: dict[str, Any], tender_id: int):
     user, org = _bidder()
-    tender = queries.published_tender(tender_id, light=True)
     prices: dict[int, int] = {}
     for item in data["prices"]:
         if item["lot_id"] in prices:
             message = _("Give one price per lot.")
             raise ValidationError(message, code="duplicate_lot", fields={"prices": message})
         prices[item["lot_id"]] = item["price"]
-    bid = svc.submit_complete_bid(tender, user, org, prices=prices, answers=data.get("answers"),
+    # the service reads the tender under its lock (NotFound for a draft or none)
+    bid = svc.submit_complete_bid(tender_id, user, org, prices=prices, answers=data.get("answers"),
                                   attachments=_decode_attachments(data.get("attachments") or []))
-    location = url_for("procurement_bids_api.get_bid", tender_id=tender.id, bid_id=bid.id)
+    location = url_for("procurement_bids_api.get_bid", tender_id=tender_id, bid_id=bid.id)
     # the parts the service just sealed and inserted (loaded on the bid: no query, no ciphertext read)
     return _out(bid, [p for p in bid.parts if p.removed_at is None]), 201, {"Location": location}
 

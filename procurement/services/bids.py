@@ -670,20 +670,22 @@ class Attachment:
     data: bytes = field(repr=False)
 
 
-def submit_complete_bid(tender: Tender, user: User, org: Organization, *, prices: dict[int, int],
+def submit_complete_bid(tender: Tender | int, user: User, org: Organization, *, prices: dict[int, int],
                         answers: dict | None = None, attachments: list[Attachment] | None = None) -> Bid:
     """Create, fill and submit a bid in one unit of work (the API): all or nothing.
+    `tender`: the tender or its id (NotFound for a draft or no such tender; the API passes
+    the id, so the tender is read once, under the lock).
 
-    The lean path of a deadline rush: membership and eligibility are checked once, the
-    uploads are checked before any lock, then under the tender's SHARE lock (deadline by
-    the server clock after it) every part is sealed in memory, the bid and its parts are
+    The lean path of a deadline rush: membership is checked first, the uploads before any
+    lock, then under the tender's SHARE lock eligibility and (by the server clock after
+    the lock) the deadline; every part is sealed in memory, the bid and its parts are
     inserted, the previous submission superseded and ONE sealed audit entry (listing the
     parts) written. Ciphertext is never read back; the receipt's hashes and sizes are those
     of the sealed bytes stored. The returned bid has its parts loaded (`bid.parts`).
 
     A draft the organization is preparing on the pages is left alone."""
     _require_bidder(user, org.id)
-    _check_eligible(tender, org)
+    tender_id = tender if isinstance(tender, int) else tender.id
     for price in (prices or {}).values():
         if not _valid_price(price):
             raise _refuse("invalid_price", _("Enter a price above zero."), "price")
@@ -697,7 +699,10 @@ def submit_complete_bid(tender: Tender, user: User, org: Organization, *, prices
     uploads = [check_upload(item.data, filename=item.name or "", allowed=ATTACHMENT_TYPES, max_bytes=max_bytes)
                for item in attachments]
     with unit_of_work():
-        state = _lock_tender_state(tender.id, org.id)
+        state = _lock_tender_state(tender_id, org.id)
+        if state.status == TenderStatus.DRAFT.value:
+            raise NotFound()  # a draft's existence is not revealed
+        _check_eligible(state, org)  # type: ignore[arg-type]  # reads id and method
         now = clock.now()  # after the lock: the opening takes FOR UPDATE on the same row
         _check_submitting(state, now)
         _check_key_ready(state)
