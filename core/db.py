@@ -108,7 +108,8 @@ def _needs_fresh_write_transaction(session: Session) -> bool:
 
 @contextmanager
 def unit_of_work() -> Iterator[Session]:
-    """Open (or join) the current transaction; the outermost level commits once."""
+    """Open (or join) the current transaction; the outermost level commits once. A nested
+    level flushes when it ends, so its caller reads (or refreshes) what it changed."""
     depth = _depth.get()
     session = db.session()  # the real Session behind the scoped proxy
     depth_token = _depth.set(depth + 1)
@@ -132,6 +133,8 @@ def unit_of_work() -> Iterator[Session]:
             for hook in BEFORE_COMMIT:
                 hook(session)
             session.commit()
+        else:
+            session.flush()
     except BaseException:
         if depth == 0:
             session.rollback()

@@ -93,6 +93,8 @@ def _checked_uploads(form: TenderForm) -> list | None:
 
 
 def _store_documents(tender: Tender, checked: list) -> None:
+    """Store the checked uploads and add them to the draft, inside the caller's unit of
+    work (a refusal leaves neither the draft's change nor the files' rows)."""
     for upload in checked:
         with unit_of_work():
             stored = store_bytes(upload.data, original_name=upload.name, content_type=upload.content_type,
@@ -161,15 +163,16 @@ def new_tender():
     if checked is None:
         return _render_form(form, None, sections, 422)
     try:
-        tender = svc.create_draft(
-            org, _me(), lots=form.lot_values(), criteria=form.criterion_values(),
-            custodian_ids=form.custodians.data or [], invitee_org_ids=form.invitees.data or [],
-            **form.tender_fields(),
-        )
+        with unit_of_work():  # the draft and its documents commit together, or neither
+            tender = svc.create_draft(
+                org, _me(), lots=form.lot_values(), criteria=form.criterion_values(),
+                custodian_ids=form.custodians.data or [], invitee_org_ids=form.invitees.data or [],
+                **form.tender_fields(),
+            )
+            _store_documents(tender, checked)
     except DomainError as exc:
         apply_errors(form, exc, FIELD_MAP, sections=sections)
         return _render_form(form, None, sections, exc.status)
-    _store_documents(tender, checked)
     flash(_("Draft saved. Publish it when everything is ready."), "success")
     return redirect(url_for("procurement.edit_tender", tender_id=tender.id), code=303)
 
@@ -194,12 +197,13 @@ def edit_tender(tender_id: int):
     if checked is None:
         return _render_form(form, tender, sections, 422)
     try:
-        svc.update_draft(
-            tender, _me(), lots=form.lot_values(), criteria=form.criterion_values(),
-            custodian_ids=form.custodians.data or [], invitee_org_ids=form.invitees.data or [],
-            **form.tender_fields(),
-        )
-        _store_documents(tender, checked)
+        with unit_of_work():  # the changes and the new documents commit together, or neither
+            svc.update_draft(
+                tender, _me(), lots=form.lot_values(), criteria=form.criterion_values(),
+                custodian_ids=form.custodians.data or [], invitee_org_ids=form.invitees.data or [],
+                **form.tender_fields(),
+            )
+            _store_documents(tender, checked)
     except DomainError as exc:
         apply_errors(form, exc, FIELD_MAP, sections=sections)
         db.session.expire_all()

@@ -41,6 +41,19 @@ def test_outermost_unit_commits_once_for_nested_services():
     assert _count() == 2
 
 
+def test_a_nested_unit_flushes_when_it_ends_so_a_refresh_keeps_its_changes():
+    with unit_of_work():
+        row = UowProbe(label="first")
+        db.session.add(row)
+        db.session.flush()
+        with unit_of_work():  # a service that changes the row and then refreshes it
+            row.label = "second"
+        db.session.refresh(row)
+        assert row.label == "second"
+    db.session.remove()
+    assert db.session.scalar(sa.select(UowProbe.label)) == "second"
+
+
 def test_failure_in_nested_service_rolls_back_outer_work():
     with pytest.raises(ValueError):
         with unit_of_work():

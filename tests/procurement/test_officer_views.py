@@ -13,6 +13,7 @@ from accounts.states import OrgKind, Role
 from core import clock
 from core.db import db
 from core.models.audit import AuditEntry
+from core.models.files import StoredFile
 from procurement.models import ProcedureType, Tender, TenderDocument
 from procurement.services import tenders as svc
 from tests.factories import make_org, make_user
@@ -76,6 +77,37 @@ def test_new_tender_page_offers_the_orgs_custodians(client):
         assert f'id="custodian-{custodian.id}" value="{custodian.id}" checked' in page
     assert other.custodians[0].email not in page
     assert "js/tenders.js" in page
+
+
+@pytest.mark.parametrize("editing", [False, True])
+def test_a_draft_and_its_documents_are_saved_together_or_not_at_all(client, monkeypatch, editing):
+    buyer = make_buyer(2)
+    login(client, buyer.officer)
+    draft = draft_tender(buyer, documents=False) if editing else None
+    real = svc.add_document
+    calls: list[int] = []
+
+    def refuse_the_second(tender, actor, stored, title=""):
+        calls.append(1)
+        if len(calls) == 2:
+            from core.errors import InvalidTransition
+
+            raise InvalidTransition("refused")
+        return real(tender, actor, stored, title)
+
+    monkeypatch.setattr(svc, "add_document", refuse_the_second)
+    url = f"/procurement/manage/tenders/{draft.id}/edit" if editing else NEW_URL
+    data = {**_form(buyer, title_en="Changed title"),
+            "documents": [(io.BytesIO(PDF), "one.pdf"), (io.BytesIO(PDF), "two.pdf")]}
+    r = post_form(client, url, data, content_type="multipart/form-data")
+    assert r.status_code == 409 and len(calls) == 2
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(TenderDocument)) == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(StoredFile)) == 0
+    if editing:
+        assert db.session.get(Tender, draft.id).title_en != "Changed title"
+    else:
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Tender)) == 0
 
 
 def test_create_edit_publish_flow_with_a_refusal_shown(client):
