@@ -9,13 +9,14 @@ process and per path.
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from core.private_files import create_private_file
 
 __all__ = ["sign", "verify", "public_key_pem", "key_id", "key_path", "clear_cache"]
 
@@ -47,12 +48,7 @@ def _load_or_create(path: str) -> Ed25519PrivateKey:
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    file.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(str(file), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, pem)
-    finally:
-        os.close(fd)
+    create_private_file(file, pem)
     return key
 
 

@@ -7,12 +7,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
 from core.errors import DomainError
+from core.private_files import create_private_file
 from procurement import sealing
 from procurement.cli import procurement_cli
 
@@ -31,12 +31,7 @@ def recovery_keygen(out_dir: Path, passphrase: bool) -> None:
     if passphrase:
         secret = click.prompt("Passphrase", hide_input=True, confirmation_prompt=True).encode("utf-8")
     private_pem, public_pem = sealing.generate_recovery_keypair(secret)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(str(private_path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, private_pem)
-    finally:
-        os.close(fd)
+    create_private_file(private_path, private_pem)
     public_path.write_bytes(public_pem)
     fingerprint = sealing.key_fingerprint(sealing.public_key_raw_from_pem(public_pem))
     click.echo(f"Private key: {private_path} (mode 0600) - move it off the platform, e.g. to the notary.")

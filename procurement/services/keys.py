@@ -37,6 +37,7 @@ from core import audit, clock
 from core.db import db, for_update, unit_of_work
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.notifications import Recipient, notify, register_kind
+from core.private_files import create_private_file
 from procurement import sealing
 from procurement.models import Tender, TenderCustodian
 from procurement.states import TenderStatus
@@ -100,13 +101,9 @@ def _ensure_dev_pair() -> bytes:
     folder.mkdir(parents=True, exist_ok=True)
     private_pem, public_pem = sealing.generate_recovery_keypair()
     try:
-        fd = os.open(str(private_path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        create_private_file(private_path, private_pem)
     except FileExistsError:  # another process generated it meanwhile
         return public_path.read_bytes() if public_path.exists() else _ensure_dev_pair()
-    try:
-        os.write(fd, private_pem)
-    finally:
-        os.close(fd)
     partial = public_path.with_suffix(".part")
     partial.write_bytes(public_pem)
     os.replace(partial, public_path)

@@ -137,6 +137,17 @@ def _check_can_open(tender: Tender) -> None:
 # --------------------------------------------------------------------------- custodians
 
 
+def _wrong_share(index: int) -> ValidationError:
+    """A share that does not match its commitment, named (custodians' and recovery path)."""
+    return _invalid("wrong_share", "share", _("Share %(index)s does not match its commitment: it is mistyped, altered "
+                                              "or belongs to another tender.", index=index))
+
+
+def _key_mismatch() -> Conflict:
+    return Conflict(_("The rebuilt key does not match this tender's public key: the stored key material was "
+                      "altered."), code="key_mismatch")
+
+
 def _read_share(share_input: str | bytes | None) -> sealing.KeyShare:
     try:
         return sealing.parse_share(share_input or "")
@@ -173,9 +184,7 @@ def present_share(tender: Tender, user: User, share_input: str | bytes | None, *
         try:
             sealing.check_share(share, keys.commitments_of(tender))
         except sealing.WrongShare as exc:
-            raise _invalid("wrong_share", "share",
-                           _("Share %(index)s does not match its commitment: it is mistyped, altered or belongs to "
-                             "another tender.", index=share.index)) from exc
+            raise _wrong_share(share.index) from exc
         custodian.presented_share = keys.seal_share_at_rest(share, keys.PRESENTED, tender.id, custodian.id)
         custodian.presented_at = clock.now()
         actor = audit.user_actor(user.id, user.current_org_id or tender.buyer_org_id, user.email)
@@ -198,15 +207,13 @@ def _rebuild(tender: Tender, shares: list[sealing.KeyShare]):
             threshold=int(tender.custodian_threshold),
         )
     except sealing.WrongShare as exc:
-        raise _invalid("wrong_share", "share",
-                       _("Share %(index)s does not match its commitment.", index=exc.index)) from exc
+        raise _wrong_share(exc.index) from exc
     except sealing.NotEnoughShares as exc:
         raise _invalid("not_enough_shares", "share",
                        _("%(have)s valid distinct key shares given; %(need)s are needed to open.",
                          have=exc.have, need=exc.need)) from exc
     except sealing.KeyMismatch as exc:
-        raise Conflict(_("The rebuilt key does not match this tender's public key: the stored key material was "
-                         "altered."), code="key_mismatch") from exc
+        raise _key_mismatch() from exc
 
 
 # --------------------------------------------------------------------------- recovery
@@ -233,15 +240,13 @@ def open_with_recovery(
             raise _invalid("recovery_failed", "key", _("The recovery key does not open this tender's recovery share "
                                                        "(wrong key file or passphrase).")) from exc
         except sealing.WrongShare as exc:
-            raise _invalid("wrong_share", "share",
-                           _("Share %(index)s does not match its commitment: it is mistyped, altered or belongs to "
-                             "another tender.", index=exc.index)) from exc
+            raise _wrong_share(exc.index) from exc
         except sealing.NotEnoughShares as exc:
             raise _invalid("not_enough_shares", "share",
                            _("The recovery share needs %(need)s custodian share(s) beside it; %(have)s valid given.",
                              need=exc.need, have=max(exc.have, 0))) from exc
         except sealing.KeyMismatch as exc:
-            raise Conflict(_("The rebuilt key does not match this tender's public key."), code="key_mismatch") from exc
+            raise _key_mismatch() from exc
         presenters = [by_index[s.index] for s in given if s.index in by_index]
         presenters = list({c.id: c for c in presenters}.values())
         return _open(tender, private_key, via="recovery", presenters=presenters, actor=audit.system(source),
