@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from accounts.models import Invitation, Membership, Organization, User
-from accounts.services.organizations import _require_org_admin, audit
+from accounts.services.organizations import _require_org_admin, active_membership, audit
 from accounts.services.registration import _hash, email_taken, normalize_email, password_errors
 from accounts.states import ROLES_BY_KIND, OrgKind, Role
 from core import clock
@@ -331,11 +331,7 @@ def _revoke_sessions(user: User) -> None:
 def switch_org(user: User, org_id: int) -> Membership:
     """Make `org_id` the user's current organization (an active membership, else NotFound)."""
     with unit_of_work():
-        m = db.session.scalar(
-            sa.select(Membership).where(
-                Membership.user_id == user.id, Membership.org_id == org_id, Membership.active.is_(True)
-            )
-        )
+        m = active_membership(user, org_id)
         if m is None:
             raise NotFound()
         db.session.get(User, user.id).current_org_id = org_id

@@ -451,3 +451,18 @@ def organizations_by_id(ids: Iterable[int]) -> dict[int, Organization]:
     if not wanted:
         return {}
     return {o.id: o for o in db.session.scalars(sa.select(Organization).where(Organization.id.in_(wanted)))}
+
+
+def active_membership(user: User | None, org_id: int | None) -> Membership | None:
+    """`user`'s active membership of organization `org_id` (None when there is no user, no
+    organization or no such active membership): one query, read in the current transaction."""
+    if user is None or org_id is None:
+        return None
+    return db.session.scalar(sa.select(Membership).where(
+        Membership.user_id == user.id, Membership.org_id == org_id, Membership.active.is_(True)))
+
+
+def has_active_role(user: User | None, org_id: int | None, *roles: Role | str) -> bool:
+    """`user` is an active member of `org_id` holding one of `roles`."""
+    membership = active_membership(user, org_id)
+    return membership is not None and membership.has_role(*roles)

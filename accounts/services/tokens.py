@@ -9,8 +9,9 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from accounts.auth import sha256_hex
-from accounts.models import ApiToken, Membership, User
+from accounts.models import ApiToken, User
 from accounts.services._effects import record
+from accounts.services.organizations import active_membership
 from accounts.services.twofactor import needs_two_factor_setup
 from core import clock
 from core.db import db, unit_of_work
@@ -27,12 +28,7 @@ def create_token(user: User, org_id: int, name: str, expires_at: datetime | None
         raise ValidationError(_("Give the token a name (at most 100 characters)."), fields={"name": _("Required.")})
     if needs_two_factor_setup(user):
         raise PermissionDenied(_("Set up two-factor authentication before creating API tokens."), code="two_factor_required")
-    membership = db.session.scalar(
-        sa.select(Membership).where(
-            Membership.user_id == user.id, Membership.org_id == org_id, Membership.active.is_(True)
-        )
-    )
-    if membership is None:
+    if active_membership(user, org_id) is None:
         raise ValidationError(_("Choose one of your organizations."), fields={"org_id": _("Choose one of your organizations.")})
     if expires_at is not None and clock.as_utc(expires_at) <= clock.now():
         raise ValidationError(_("The expiry must be in the future."), fields={"expires_at": _("The expiry must be in the future.")})

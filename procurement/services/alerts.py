@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from accounts.models import Membership, Organization, User
+from accounts.models import Organization, User
+from accounts.services.organizations import has_active_role
 from accounts.states import Role
 from core import audit, clock
 from core.db import db, for_update, unit_of_work
@@ -83,12 +84,7 @@ def _clean_list(values: Iterable[Any] | str | None, *, max_items: int, max_lengt
 def _require_supplier_member(user: User | None, org: Organization | None) -> None:
     if user is None or org is None:
         raise PermissionDenied()
-    membership = db.session.scalar(
-        sa.select(Membership).where(
-            Membership.user_id == user.id, Membership.org_id == org.id, Membership.active.is_(True)
-        )
-    )
-    if membership is None or not membership.has_role(Role.BIDDER, Role.ORG_ADMIN):
+    if not has_active_role(user, org.id, Role.BIDDER, Role.ORG_ADMIN):
         raise PermissionDenied(_("Only a supplier's bidders can subscribe to tender alerts."))
 
 

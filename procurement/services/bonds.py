@@ -40,6 +40,7 @@ from flask_babel import lazy_gettext as _l
 
 from accounts.models import Membership, Organization, User
 from accounts.permissions import user_has_platform_role
+from accounts.services.organizations import has_active_role
 from accounts.states import Role
 from core import audit, clock, events
 from core.db import db, for_update, unit_of_work
@@ -217,12 +218,7 @@ def _require_bidder(user: User | None, org: Organization | None) -> None:
     """`user` is an active bidder of `org`, a verified supplier that is not debarred."""
     if user is None or org is None:
         raise PermissionDenied()
-    membership = db.session.scalar(
-        sa.select(Membership).where(
-            Membership.user_id == user.id, Membership.org_id == org.id, Membership.active.is_(True)
-        )
-    )
-    if membership is None or not membership.has_role(Role.BIDDER):
+    if not has_active_role(user, org.id, Role.BIDDER):
         raise PermissionDenied(_("Only a bidder of the supplier may lodge a bid bond."))
     if not org.is_verified:
         raise PermissionDenied(_("Your organization must be verified before it can lodge a bid bond."))

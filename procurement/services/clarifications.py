@@ -23,7 +23,8 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from accounts.models import Membership, Organization, User
+from accounts.models import Organization, User
+from accounts.services.organizations import has_active_role
 from accounts.states import OrgKind, Role
 from core import audit, clock
 from core.db import db, for_update, unit_of_work
@@ -68,12 +69,7 @@ def can_ask_now(tender: Tender, now: datetime | None = None) -> bool:
 
 
 def _check_asker(tender: Tender, user: User, org: Organization) -> None:
-    membership = db.session.scalar(
-        sa.select(Membership).where(
-            Membership.user_id == user.id, Membership.org_id == org.id, Membership.active.is_(True)
-        )
-    )
-    if membership is None or not membership.has_role(Role.BIDDER):
+    if not has_active_role(user, org.id, Role.BIDDER):
         raise PermissionDenied(_("Only a supplier's bidder can ask questions about a tender."))
     if not org.has_kind(OrgKind.SUPPLIER) or not org.is_verified:
         raise PermissionDenied(_("Only verified suppliers can ask questions about a tender."))

@@ -30,8 +30,9 @@ from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from accounts.models import Membership, User
+from accounts.models import User
 from accounts.services import twofactor
+from accounts.services.organizations import has_active_role
 from accounts.states import Role
 from core import audit, clock
 from core.db import db, for_update, unit_of_work
@@ -186,12 +187,7 @@ def check_custodians(tender: Tender) -> None:
     for _custodian, user in _custodian_users(tender):
         if user is None or not user.active:
             raise _invalid("custodian_inactive", "custodians", _("A key custodian's account is not active."))
-        membership = db.session.scalar(
-            sa.select(Membership).where(
-                Membership.user_id == user.id, Membership.org_id == tender.buyer_org_id, Membership.active.is_(True)
-            )
-        )
-        if membership is None or not membership.has_role(Role.KEY_CUSTODIAN):
+        if not has_active_role(user, tender.buyer_org_id, Role.KEY_CUSTODIAN):
             raise _invalid("custodian_not_key_custodian", "custodians",
                            _("%(name)s is not a key custodian of the buyer organization.", name=user.display_name))
         if not user.two_factor_enabled:

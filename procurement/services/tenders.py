@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from accounts.models import Membership, Organization, User
-from accounts.services.organizations import organizations_by_id
+from accounts.services.organizations import has_active_role, organizations_by_id
 from accounts.states import Role, Verification
 from core import audit, clock
 from core.calendar import add_working_days
@@ -157,12 +157,7 @@ def _actor(user: User, org: Organization) -> audit.Actor:
 def _require_officer(user: User | None, org_id: int) -> None:
     if user is None:
         raise PermissionDenied()
-    membership = db.session.scalar(
-        sa.select(Membership).where(
-            Membership.user_id == user.id, Membership.org_id == org_id, Membership.active.is_(True)
-        )
-    )
-    if membership is None or not membership.has_role(Role.PROCUREMENT_OFFICER):
+    if not has_active_role(user, org_id, Role.PROCUREMENT_OFFICER):
         raise PermissionDenied(_("Only a procurement officer of the buyer may do this."))
 
 

@@ -337,3 +337,21 @@ def test_a_user_without_an_active_membership_is_told_so(client):
     response = client.get("/accounts/org")
     assert response.status_code == 404 and "not an active member" in response.get_data(as_text=True)
     assert "not an active member" in client.get("/accounts/dashboard").get_data(as_text=True)
+
+
+def test_active_membership_and_role_of_a_user_in_an_organization(app):
+    from accounts.models import Membership
+
+    buyer = make_org(kinds=[OrgKind.BUYER])
+    other = make_org(kinds=[OrgKind.BUYER])
+    officer = make_user(buyer, [Role.PROCUREMENT_OFFICER])
+    assert orgs.active_membership(officer, buyer.id).org_id == buyer.id
+    assert orgs.has_active_role(officer, buyer.id, Role.PROCUREMENT_OFFICER)
+    assert orgs.has_active_role(officer, buyer.id, Role.FINANCE, Role.PROCUREMENT_OFFICER)  # any of them
+    assert not orgs.has_active_role(officer, buyer.id, Role.FINANCE)
+    assert orgs.active_membership(officer, other.id) is None and not orgs.has_active_role(officer, other.id)
+    assert orgs.active_membership(None, buyer.id) is None and orgs.active_membership(officer, None) is None
+    with unit_of_work():
+        db.session.scalars(db.select(Membership).where(Membership.user_id == officer.id)).one().active = False
+    assert orgs.active_membership(officer, buyer.id) is None
+    assert not orgs.has_active_role(officer, buyer.id, Role.PROCUREMENT_OFFICER)
