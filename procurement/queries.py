@@ -261,6 +261,12 @@ class SearchResult:
         return len(self.items)
 
 
+#: Search is written with the tables' columns (Core): no ORM entity is loaded, and Core
+#: columns build a statement with less work per request than the mapped attributes.
+_T = Tender.__table__.c
+_O = Organization.__table__.c
+
+
 def _status_clause(status: str, now: datetime) -> sa.ColumnElement[bool] | None:
     """SQL for "the tender's status at `now` is `status`" (see states.time_status)."""
     try:
@@ -270,19 +276,19 @@ def _status_clause(status: str, now: datetime) -> sa.ColumnElement[bool] | None:
     if wanted == TenderStatus.DRAFT:
         return sa.false()
     if wanted not in TIME_DRIVEN:
-        return Tender.status == wanted.value
+        return _T.status == wanted.value
     # "not one of the other statuses" rather than "one of the three clock-driven ones": the
     # same rows (the list is complete, from the enum), but not an index condition: the
     # three statuses are most published tenders, and as an index condition PostgreSQL ANDs
     # a bitmap of all of them with the deadline's (8-9 ms at 100,000 tenders, against 1 ms
     # for a scan or the keyword index filtered by it).
-    published = Tender.status.not_in([s.value for s in TenderStatus if s not in TIME_DRIVEN])
-    in_enquiries = sa.and_(Tender.enquiry_end.is_not(None), Tender.enquiry_end > now)
+    published = _T.status.not_in([s.value for s in TenderStatus if s not in TIME_DRIVEN])
+    in_enquiries = sa.and_(_T.enquiry_end.is_not(None), _T.enquiry_end > now)
     if wanted == TenderStatus.ENQUIRIES:
         return sa.and_(published, in_enquiries)
     if wanted == TenderStatus.TENDERING:
-        return sa.and_(published, sa.not_(in_enquiries), Tender.submission_deadline > now)
-    return sa.and_(published, sa.not_(in_enquiries), Tender.submission_deadline <= now)
+        return sa.and_(published, sa.not_(in_enquiries), _T.submission_deadline > now)
+    return sa.and_(published, sa.not_(in_enquiries), _T.submission_deadline <= now)
 
 
 def _day_start(day: date) -> datetime:
@@ -326,11 +332,11 @@ def _phrase_clause(phrase: str) -> sa.ColumnElement[bool]:
     name: field by field (a phrase without spaces cannot span two of them), the buyers
     through one uncorrelated subquery (evaluated once, not per row)."""
     pattern = f"%{_like_escape(phrase)}%"
-    buyers = sa.select(Organization.id).where(sa.or_(
-        Organization.name_zh.like(pattern, escape="\\"), Organization.name_en.like(pattern, escape="\\"))).correlate(None)
+    buyers = sa.select(_O.id).where(sa.or_(
+        _O.name_zh.like(pattern, escape="\\"), _O.name_en.like(pattern, escape="\\"))).correlate(None)
     return sa.or_(*(col.like(pattern, escape="\\") for col in (
-        Tender.title_zh, Tender.description_zh, Tender.title_en, Tender.description_en)),
-        Tender.buyer_org_id.in_(buyers))
+        _T.title_zh, _T.description_zh, _T.title_en, _T.description_en)),
+        _T.buyer_org_id.in_(buyers))
 
 
 def _keyword_clauses(terms: QueryTerms) -> list[sa.ColumnElement[bool]]:
@@ -343,7 +349,7 @@ def _keyword_clauses(terms: QueryTerms) -> list[sa.ColumnElement[bool]]:
         query = sa.cast(sa.bindparam("tsquery", _tsquery(terms), literal_execute=True), postgresql.TSQUERY)
         clauses.append(_SEARCH_VECTOR.op("@@")(query))
     else:
-        padded = sa.literal(" ") + Tender.search_tokens
+        padded = sa.literal(" ") + _T.search_tokens
         for w in terms.words:
             clauses.append(padded.like(f"% {_like_escape(w)}%", escape="\\"))
         padded_both = padded + sa.literal(" ")
@@ -353,34 +359,37 @@ def _keyword_clauses(terms: QueryTerms) -> list[sa.ColumnElement[bool]]:
     return clauses
 
 
+#: Published at some time (a draft cancelled before publication never was public); also
+#: keeps the NULLs a backward walk of ix_tenders_published_at would meet first. Built
+#: once: a clause is immutable and goes into every search.
+_PUBLISHED = (_T.status != sa.literal_column(f"'{TenderStatus.DRAFT.value}'"), _T.published_at.is_not(None))
+
+
 def _filters(params: TenderSearch, now: datetime) -> list[sa.ColumnElement[bool]]:
-    # Published at some time (a draft cancelled before publication never was public);
-    # also keeps the NULLs a backward walk of ix_tenders_published_at would meet first.
-    where: list[sa.ColumnElement[bool]] = [
-        Tender.status != sa.literal_column(f"'{TenderStatus.DRAFT.value}'"), Tender.published_at.is_not(None)]
+    where: list[sa.ColumnElement[bool]] = list(_PUBLISHED)
     where += _keyword_clauses(query_terms(params.q))
     if params.buyer_org_id:
-        where.append(Tender.buyer_org_id == params.buyer_org_id)
+        where.append(_T.buyer_org_id == params.buyer_org_id)
     if params.category:
-        where.append(Tender.category == params.category)
+        where.append(_T.category == params.category)
     if params.category_code:
         code = params.category_code.strip()
         if code:
-            where.append(Tender.category_code.like(f"{_like_escape(code)}%", escape="\\"))
+            where.append(_T.category_code.like(f"{_like_escape(code)}%", escape="\\"))
     if params.status:
         clause = _status_clause(params.status, now)
         if clause is not None:
             where.append(clause)
     if params.method:
-        where.append(Tender.method == params.method)
+        where.append(_T.method == params.method)
     if params.budget_min is not None:
-        where.append(Tender.budget >= params.budget_min)
+        where.append(_T.budget >= params.budget_min)
     if params.budget_max is not None:
-        where.append(Tender.budget <= params.budget_max)
+        where.append(_T.budget <= params.budget_max)
     if params.deadline_from is not None:
-        where.append(Tender.submission_deadline >= _day_start(params.deadline_from))
+        where.append(_T.submission_deadline >= _day_start(params.deadline_from))
     if params.deadline_to is not None:
-        where.append(Tender.submission_deadline < _day_start(params.deadline_to + timedelta(days=1)))
+        where.append(_T.submission_deadline < _day_start(params.deadline_to + timedelta(days=1)))
     return where
 
 
@@ -410,7 +419,12 @@ class TenderListItem:
 #: The columns a result list shows or needs (status_now reads the dates): the row's
 #: fields, in their order (rows are read positionally).
 LIST_COLUMNS = tuple(f.name for f in dataclasses.fields(TenderListItem) if f.name != "buyer")
-_LIST_SELECT = tuple(getattr(Tender, name) for name in LIST_COLUMNS)
+_LIST_SELECT = tuple(getattr(_T, name) for name in LIST_COLUMNS)
+#: A page's rows by id, with the buyer's names (built once: the same statement for every
+#: search whose matches are sorted in the database).
+_PAGE_ROWS = (sa.select(*_LIST_SELECT, _O.name_zh, _O.name_en)
+              .join(Organization.__table__, _O.id == _T.buyer_org_id)
+              .where(_T.id.in_(sa.bindparam("ids", expanding=True))))
 
 
 def search_tenders(params: TenderSearch | None = None, **kwargs: Any) -> SearchResult:
@@ -431,47 +445,50 @@ def search_tenders(params: TenderSearch | None = None, **kwargs: Any) -> SearchR
     where = _filters(params, now)
     if params.sort == "deadline":
         # ix_tenders_submission_deadline; a tender without a deadline comes last
-        key_col = Tender.submission_deadline
-        order = [Tender.submission_deadline.asc(), Tender.id.asc()]
+        key_col = _T.submission_deadline
+        order = [_T.submission_deadline.asc(), _T.id.asc()]
     else:
         # Newest publication first (ix_tenders_published_at: a page is read from the
         # index without sorting every match).
-        key_col = Tender.published_at
-        order = [Tender.published_at.desc(), Tender.id.desc()]
+        key_col = _T.published_at
+        order = [_T.published_at.desc(), _T.id.desc()]
     cap = COUNT_CAP
     # Up to SORT_CAP + 1 matches (id, sort key), unordered: the GIN bitmap for rare
     # terms, a short scan stopping at the limit for frequent ones. The page is sorted
     # from them in the database (top-N: only the page's ids and the count come back).
-    matched = sa.select(Tender.id.label("id"), key_col.label("k")).where(*where).limit(SORT_CAP + 1).cte("matched")
+    matched = sa.select(_T.id.label("id"), key_col.label("k")).where(*where).limit(SORT_CAP + 1).cte("matched")
     if params.sort == "deadline":
         page_order = [matched.c.k.asc().nulls_last(), matched.c.id.asc()]
     else:
         page_order = [matched.c.k.desc(), matched.c.id.desc()]
     count = sa.select(sa.func.count()).select_from(matched).scalar_subquery()
-    page_rows = db.session.execute(
+    # Core statements on the session's connection (same transaction): no ORM entity is
+    # loaded, so the session's ORM execution layer would only add work.
+    conn = db.session.connection()
+    page_rows = conn.execute(
         sa.select(matched.c.id, count.label("n")).order_by(*page_order)
         .offset((page - 1) * per_page).limit(per_page)).all()
     if page_rows:
         total = page_rows[0][1]
     else:
-        total = db.session.scalar(sa.select(count))
+        total = conn.scalar(sa.select(count))
     capped = total > cap
     in_order = total <= SORT_CAP
-    columns = [*_LIST_SELECT, Organization.name_zh, Organization.name_en]
     if in_order:
         ids = [r[0] for r in page_rows]
         if not ids:
             return SearchResult([], min(total, cap), page, per_page, capped)
-        stmt = sa.select(*columns).where(Tender.id.in_(ids))
+        result = conn.execute(_PAGE_ROWS, {"ids": ids})
     else:
         # Frequent terms or filters (over SORT_CAP matches): the page comes soon when
         # walking the ordered index.
-        stmt = sa.select(*columns).where(*where).order_by(*order)
-        stmt = stmt.offset((page - 1) * per_page).limit(per_page)
-    stmt = stmt.join(Organization, Organization.id == Tender.buyer_org_id)
+        result = conn.execute(
+            sa.select(*_LIST_SELECT, _O.name_zh, _O.name_en)
+            .join(Organization.__table__, _O.id == _T.buyer_org_id)
+            .where(*where).order_by(*order).offset((page - 1) * per_page).limit(per_page))
     width = len(LIST_COLUMNS)
     rows = [TenderListItem(*row[:width], buyer=BuyerChoice(row[1], row[width] or "", row[width + 1] or ""))
-            for row in db.session.execute(stmt)]
+            for row in result]
     if in_order:
         position = {tender_id: n for n, tender_id in enumerate(ids)}
         rows.sort(key=lambda t: position[t.id])
