@@ -383,3 +383,31 @@ def test_only_verified_suppliers_can_be_invited(buyer, officer, custodians):
         with pytest.raises(ValidationError) as refused:
             _draft(buyer, officer, custodians, method="invitation", invitees=[supplier.id, wrong.id])
         assert refused.value.code == "invalid_invitee" and "invitees" in refused.value.fields
+
+
+def test_each_publishing_refusal_has_its_own_message(buyer, officer, custodians):
+    """The issue's seven refusals, each with a message of its own (an officer reading one
+    knows which rule to fix)."""
+    row = svc.procedure_for(Method.OPEN)
+    _row, too_soon = _method_overrides(Method.OPEN, _earliest_deadline(row, row.min_days - 1), buyer)
+    deadline = NOW + timedelta(days=30)
+    scored = dict(evaluation_method="scored")
+    cases = [
+        (dict(too_soon), "deadline_too_soon", "submission_deadline"),
+        (dict(lots=[dict(title_en="A", budget=LOT_BUDGET, bond_amount=LOT_BUDGET // 50 + 1)]),
+         "bond_too_high", "bond_amount"),
+        (dict(scored, criteria=[dict(name_en="Price", weight=40, kind="price"),
+                                dict(name_en="Tech", weight=50, kind="technical")]), "weights_not_100", "criteria"),
+        (dict(scored, criteria=[dict(name_en="Price", weight=20, kind="price"),
+                                dict(name_en="Tech", weight=80, kind="technical")]),
+         "price_weight_too_low", "price_weight"),
+        (dict(custodians=custodians[:1]), "too_few_custodians", "custodians"),
+        (dict(enquiry_end=None, submission_deadline=NOW - TICK, opening_time=deadline),
+         "deadline_in_past", "submission_deadline"),
+        (dict(documents=False), "documents_missing", "documents"),
+    ]
+    messages = []
+    for overrides, code, field in cases:
+        who = overrides.pop("custodians", custodians)
+        messages.append(_refused(_draft(buyer, officer, who, **overrides), officer, code, field))
+    assert len(set(messages)) == len(messages), messages
