@@ -8,6 +8,7 @@ PostgreSQL services read the rows they check with `FOR UPDATE` (see `for_update`
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -91,6 +92,12 @@ def after_commit(fn: Callable[[], None]) -> None:
     db.session().info.setdefault("after_commit", []).append(fn)
 
 
+def after_rollback(fn: Callable[[], None]) -> None:
+    """Run `fn` if the outermost unit of work rolls back (dropped on commit): undo what the
+    database cannot, such as a file written for a row that will not exist."""
+    db.session().info.setdefault("after_rollback", []).append(fn)
+
+
 def in_unit_of_work() -> bool:
     return _depth.get() > 0
 
@@ -123,6 +130,7 @@ def unit_of_work() -> Iterator[Session]:
             session.commit()
         session.info.pop("uow_doomed", None)
         session.info.pop("after_commit", None)
+        session.info.pop("after_rollback", None)
         write_token = _write_intent.set(True)
     try:
         yield session
@@ -133,6 +141,7 @@ def unit_of_work() -> Iterator[Session]:
             for hook in BEFORE_COMMIT:
                 hook(session)
             session.commit()
+            session.info.pop("after_rollback", None)
         else:
             session.flush()
     except BaseException:
@@ -140,6 +149,11 @@ def unit_of_work() -> Iterator[Session]:
             session.rollback()
             session.info.pop("after_commit", None)
             session.info.pop("uow_doomed", None)
+            for undo in session.info.pop("after_rollback", []):
+                try:
+                    undo()
+                except Exception:  # the rollback's own exception is the one to report
+                    logging.getLogger(__name__).exception("after-rollback action failed")
         else:
             session.info["uow_doomed"] = True
         raise

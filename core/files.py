@@ -26,7 +26,7 @@ from flask import Request, Response, current_app, send_file
 from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage
 
-from core.db import unit_of_work
+from core.db import after_rollback, unit_of_work
 from core.errors import ValidationError
 from core.models.files import StoredFile
 
@@ -287,6 +287,7 @@ def store_bytes(
         uploaded_by_id=uploaded_by_id,
     )
     with unit_of_work() as session:
+        after_rollback(lambda: path.unlink(missing_ok=True))  # no row, no file
         session.add(stored)
         session.flush()
     return stored

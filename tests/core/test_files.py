@@ -60,6 +60,22 @@ def test_valid_pdf_is_stored_with_sha256_outside_static_under_a_generated_name(a
     assert db.session.get(StoredFile, stored.id).sha256 == stored.sha256
 
 
+def test_a_file_stored_in_a_unit_of_work_that_rolls_back_leaves_the_disk(app):
+    from core.db import unit_of_work
+
+    kept = files.store_bytes(PDF, original_name="kept.pdf", content_type="application/pdf")
+    written: list[Path] = []
+    with pytest.raises(RuntimeError):
+        with unit_of_work():
+            lost = files.store_bytes(PDF, original_name="lost.pdf", content_type="application/pdf")
+            written.append(files.path_of(lost))
+            assert written[0].exists()  # on disk until the transaction is decided
+            raise RuntimeError("the caller's next step fails")
+    assert not written[0].exists()  # no row, no file
+    assert files.read_file(kept) == PDF
+    assert db.session.scalar(db.select(db.func.count()).select_from(StoredFile)) == 1
+
+
 def test_file_larger_than_the_limit_is_refused_without_reading_it_all():
     stream = io.BytesIO(b"a" * 5000)
     with pytest.raises(ValidationError) as exc:

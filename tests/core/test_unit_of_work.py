@@ -2,7 +2,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from core.db import IdMixin, TransactionDoomed, after_commit, db, unit_of_work
+from core.db import IdMixin, TransactionDoomed, after_commit, after_rollback, db, unit_of_work
 
 
 class ProbeBase(DeclarativeBase):
@@ -125,3 +125,25 @@ def test_a_read_transaction_is_committed_before_a_unit_of_work_on_sqlite(app):
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", capture)
     assert statements[0] == "BEGIN IMMEDIATE"
+
+
+def test_after_rollback_actions_run_only_when_the_outermost_unit_rolls_back():
+    undone: list[str] = []
+    with unit_of_work():
+        after_rollback(lambda: undone.append("committed"))
+        db.session.add(UowProbe(label="kept"))
+    assert undone == []
+    with pytest.raises(ValueError):
+        with unit_of_work():
+            with unit_of_work():
+                after_rollback(lambda: undone.append("inner"))
+            raise ValueError("outer fails after the inner unit ended")
+    with pytest.raises(TransactionDoomed):
+        with unit_of_work():
+            try:
+                _inner_service(fail=True)
+            except ValueError:
+                pass
+            after_rollback(lambda: undone.append("doomed"))
+    assert undone == ["inner", "doomed"]
+    assert _count() == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -97,6 +98,8 @@ def test_a_draft_and_its_documents_are_saved_together_or_not_at_all(client, monk
 
     monkeypatch.setattr(svc, "add_document", refuse_the_second)
     url = f"/procurement/manage/tenders/{draft.id}/edit" if editing else NEW_URL
+    files_dir = Path(client.application.config["FILES_DIR"])
+    on_disk = sum(1 for f in files_dir.rglob("*") if f.is_file())
     data = {**_form(buyer, title_en="Changed title"),
             "documents": [(io.BytesIO(PDF), "one.pdf"), (io.BytesIO(PDF), "two.pdf")]}
     r = post_form(client, url, data, content_type="multipart/form-data")
@@ -104,6 +107,7 @@ def test_a_draft_and_its_documents_are_saved_together_or_not_at_all(client, monk
     db.session.expire_all()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(TenderDocument)) == 0
     assert db.session.scalar(sa.select(sa.func.count()).select_from(StoredFile)) == 0
+    assert sum(1 for f in files_dir.rglob("*") if f.is_file()) == on_disk  # the first file went too
     if editing:
         assert db.session.get(Tender, draft.id).title_en != "Changed title"
     else:
