@@ -109,8 +109,12 @@ def _needs_fresh_write_transaction(session: Session) -> bool:
     bind = session.get_bind()
     if bind.dialect.name != "postgresql":
         return True
-    level = session.connection().default_isolation_level  # read once per engine, no round trip
-    return str(level).upper() != "READ COMMITTED"
+    conn = session.connection()
+    # The level this connection runs at, without a round trip: an isolation_level execution
+    # option or the engine's isolation_level, else the server default read at first connect.
+    level = (conn.get_execution_options().get("isolation_level") or getattr(bind.dialect, "isolation_level", None)
+             or conn.default_isolation_level)
+    return str(level).upper().replace("_", " ") != "READ COMMITTED"
 
 
 @contextmanager

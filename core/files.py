@@ -9,7 +9,6 @@ calls `send_stored_file`.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import os
@@ -219,12 +218,6 @@ class CheckedUpload:
     data: bytes
     name: str
     content_type: str
-
-    @functools.cached_property
-    def sha256(self) -> str:
-        """SHA-256 of the content (computed when first asked: a sealed bid stores only the
-        hash of its ciphertext, so it never pays for this one)."""
-        return hashlib.sha256(self.data).hexdigest()
 
 
 def check_upload(

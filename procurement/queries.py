@@ -75,7 +75,6 @@ __all__ = [
     "has_downloaded",
 ]
 
-#: Statuses a visitor may filter on (the clock-derived ones included); drafts never.
 #: Counting stops here: "more than 200 results" is all a visitor needs to know (narrow
 #: the search), and it keeps the count cheap on a large table: a COUNT over a LIMIT-ed
 #: subquery reads at most this many matching rows, whatever the term's frequency. The

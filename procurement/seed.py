@@ -416,7 +416,7 @@ def _bid(tender, party: Party, prices: dict[int, int], answers: dict[int, str] |
         _pdf(f"Bid of {party.org.name_en}", [f"Tender: {tender.title_en}", "Technical and commercial response "
                                                                             "(demo data)."]),
     )
-    return bids.submit_complete_bid(tender, party.user, party.org, prices=prices,
+    return bids.submit_complete_bid(tender.id, party.user, party.org, prices=prices,
                                     answers={str(k): v for k, v in (answers or {}).items()} or None,
                                     attachments=[attachment])
 

@@ -187,7 +187,8 @@ def _detail_urls():
     return lambda tender_id: f"{prefix}{tender_id}{suffix}"
 
 
-_SUMMARY_DATETIMES = ("published_at", "enquiry_end", "submission_deadline", "opening_time")
+_SUMMARY_DATETIMES = tuple(name for name, field in TenderSummarySchema._declared_fields.items()
+                           if isinstance(field, fields.DateTime))
 
 
 def _summary_json(tender: Tender | queries.TenderListItem, url: str | None = None) -> dict:

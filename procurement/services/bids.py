@@ -176,8 +176,9 @@ def _require_bidder(user: User | None, org_id: int) -> None:
         raise PermissionDenied(_("Only a bidder of the supplier organization may do this."))
 
 
-def eligibility_problems(tender: Tender, org: Organization) -> list[tuple[str, str]]:
-    """Why `org` may not bid on `tender` ([(code, message)], empty when it may)."""
+def eligibility_problems(tender: Tender | _TenderState, org: Organization) -> list[tuple[str, str]]:
+    """Why `org` may not bid on `tender` ([(code, message)], empty when it may; only its id
+    and method are read)."""
     problems: list[tuple[str, str]] = []
     if not org.has_kind(OrgKind.SUPPLIER):
         problems.append(("not_supplier", _("Only supplier organizations can bid.")))
@@ -194,7 +195,7 @@ def eligibility_problems(tender: Tender, org: Organization) -> list[tuple[str, s
     return problems
 
 
-def _check_eligible(tender: Tender, org: Organization) -> None:
+def _check_eligible(tender: Tender | _TenderState, org: Organization) -> None:
     problems = eligibility_problems(tender, org)
     if problems:
         code, message = problems[0]
@@ -670,11 +671,10 @@ class Attachment:
     data: bytes = field(repr=False)
 
 
-def submit_complete_bid(tender: Tender | int, user: User, org: Organization, *, prices: dict[int, int],
+def submit_complete_bid(tender_id: int, user: User, org: Organization, *, prices: dict[int, int],
                         answers: dict | None = None, attachments: list[Attachment] | None = None) -> Bid:
     """Create, fill and submit a bid in one unit of work (the API): all or nothing.
-    `tender`: the tender or its id (NotFound for a draft or no such tender; the API passes
-    the id, so the tender is read once, under the lock).
+    NotFound for a draft or no such tender (the tender is read once, under the lock).
 
     The lean path of a deadline rush: membership is checked first, the uploads before any
     lock, then under the tender's SHARE lock eligibility and (by the server clock after
@@ -685,7 +685,6 @@ def submit_complete_bid(tender: Tender | int, user: User, org: Organization, *, 
 
     A draft the organization is preparing on the pages is left alone."""
     _require_bidder(user, org.id)
-    tender_id = tender if isinstance(tender, int) else tender.id
     for price in (prices or {}).values():
         if not _valid_price(price):
             raise _refuse("invalid_price", _("Enter a price above zero."), "price")
@@ -702,7 +701,7 @@ def submit_complete_bid(tender: Tender | int, user: User, org: Organization, *, 
         state = _lock_tender_state(tender_id, org.id)
         if state.status == TenderStatus.DRAFT.value:
             raise NotFound()  # a draft's existence is not revealed
-        _check_eligible(state, org)  # type: ignore[arg-type]  # reads id and method
+        _check_eligible(state, org)
         now = clock.now()  # after the lock: the opening takes FOR UPDATE on the same row
         _check_submitting(state, now)
         _check_key_ready(state)

@@ -80,6 +80,7 @@ __all__ = [
     "has_acceptable_bond",
     "supplier_bonds",
     "accepts_bonds",
+    "lots_taking_bonds",
     "finance_queue",
     "transfer_payment",
     "guarantee_file",
@@ -245,6 +246,18 @@ def accepts_bonds(tender: Tender, now: datetime | None = None) -> bool:
     if tender.status not in (TenderStatus.ENQUIRIES, TenderStatus.TENDERING) or tender.submission_deadline is None:
         return False
     return time_status(tender, now) in (TenderStatus.ENQUIRIES, TenderStatus.TENDERING)
+
+
+def lots_taking_bonds(tender: Tender, now: datetime | None = None) -> list[Lot]:
+    """The lots a bond can be lodged for now: the tender takes bonds, the lot is active and
+    asks for one (the page offers "Lodge a bond" only when there is one)."""
+    if not accepts_bonds(tender, now):
+        return []
+    return [lot for lot in tender.lots if _takes_bond(lot)]
+
+
+def _takes_bond(lot: Lot) -> bool:
+    return lot.status == LotStatus.ACTIVE and bool(lot.bond_amount) and lot.bond_amount > 0
 
 
 def _check_lodging(tender: Tender, lot: Lot, org: Organization) -> Lot:

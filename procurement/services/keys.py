@@ -99,7 +99,6 @@ def _ensure_dev_pair() -> bytes:
     private_path = folder / RECOVERY_PRIVATE_FILE
     if public_path.exists() and private_path.exists():
         return public_path.read_bytes()
-    folder.mkdir(parents=True, exist_ok=True)
     private_pem, public_pem = sealing.generate_recovery_keypair()
     try:
         create_private_file(private_path, private_pem)

@@ -15,11 +15,12 @@ from flask_babel import gettext as _
 
 from accounts.models import Membership, Organization, User
 from accounts.services.organizations import has_active_role, organizations_by_id
-from accounts.states import Role, Verification
+from accounts.states import OrgKind, Role, Verification
 from core import audit, clock
 from core.calendar import add_working_days
 from core.db import after_commit, db, for_update, unit_of_work
 from core.errors import InvalidTransition, PermissionDenied, ValidationError
+from core.files import CheckedUpload, store_bytes
 from core.models.files import StoredFile
 from procurement import queries
 from procurement.models import (
@@ -183,9 +184,11 @@ def create_draft(
     criteria: Iterable[dict[str, Any]] = (),
     custodian_ids: Iterable[int] = (),
     invitee_org_ids: Iterable[int] = (),
+    documents: Iterable[CheckedUpload] = (),
     **fields: Any,
 ) -> Tender:
-    """Create a draft tender of `buyer_org` with its lots, criteria, custodians and invitees.
+    """Create a draft tender of `buyer_org` with its lots, criteria, custodians, invitees
+    and `documents` (checked uploads, stored with the draft: both or neither).
 
     `fields` are Tender columns (title_zh, category, budget in fen, method, dates...).
     """
@@ -216,6 +219,7 @@ def create_draft(
         db.session.flush()
         audit.record("tender.created", "tender", tender.id,
                      {"method": tender.method, "buyer_org_id": buyer_org.id}, actor=_actor(actor, buyer_org))
+        _store_documents(tender, actor, documents)
     db.session.refresh(tender)
     return tender
 
@@ -226,14 +230,29 @@ def add_document(tender: Tender, actor: User, stored_file: StoredFile, title: st
     if tender.status != TenderStatus.DRAFT:
         raise InvalidTransition(_("Documents of a published tender change only by an amendment."))
     with unit_of_work():
-        doc = TenderDocument(tender_id=tender.id, stored_file_id=stored_file.id, version=tender.version,
-                             title=title or stored_file.original_name)
-        db.session.add(doc)
-        db.session.flush()
-        audit.record("tender.document_added", "tender", tender.id, {"document_id": doc.id},
-                     actor=audit.user_actor(actor.id, tender.buyer_org_id, actor.email))
+        doc = _attach_document(tender, actor, stored_file, title)
     db.session.refresh(tender)
     return doc
+
+
+def _attach_document(tender: Tender, actor: User, stored_file: StoredFile, title: str = "") -> TenderDocument:
+    """Inside a unit of work, on a draft the actor may edit."""
+    doc = TenderDocument(tender_id=tender.id, stored_file_id=stored_file.id, version=tender.version,
+                         title=title or stored_file.original_name)
+    db.session.add(doc)
+    db.session.flush()
+    audit.record("tender.document_added", "tender", tender.id, {"document_id": doc.id},
+                 actor=audit.user_actor(actor.id, tender.buyer_org_id, actor.email))
+    return doc
+
+
+def _store_documents(tender: Tender, actor: User, documents: Iterable[CheckedUpload]) -> None:
+    """Store checked uploads and attach them (inside the caller's unit of work: a failure
+    leaves neither rows nor files, see core.files.store_bytes)."""
+    for upload in documents:
+        stored = store_bytes(upload.data, original_name=upload.name, content_type=upload.content_type,
+                             purpose="tender_document", uploaded_by_id=actor.id)
+        _attach_document(tender, actor, stored, upload.name)
 
 
 # --------------------------------------------------------------------------- publishing
@@ -467,8 +486,6 @@ def _check_custodians(org_id: int, user_ids: Iterable[int]) -> list[int]:
 
 
 def _invitable(org: Organization | None) -> bool:
-    from accounts.states import OrgKind
-
     return org is not None and org.has_kind(OrgKind.SUPPLIER) and org.is_verified
 
 
@@ -543,10 +560,12 @@ def update_draft(
     criteria: Iterable[dict[str, Any]] | None = None,
     custodian_ids: Iterable[int] | None = None,
     invitee_org_ids: Iterable[int] | None = None,
+    documents: Iterable[CheckedUpload] = (),
     **fields: Any,
 ) -> Tender:
     """Change a draft: Tender columns in `fields`; `lots`, `criteria`, `custodian_ids` and
-    `invitee_org_ids`, when given, replace the current ones (lots keep their ids by number)."""
+    `invitee_org_ids`, when given, replace the current ones (lots keep their ids by number);
+    `documents` (checked uploads) are added, all in one unit of work."""
     _require_officer(actor, tender.buyer_org_id)
     unknown = set(fields) - _DRAFT_FIELDS
     if unknown:
@@ -580,6 +599,7 @@ def update_draft(
         queries.refresh_search_tokens(tender)
         audit.record("tender.updated", "tender", tender.id, {"fields": changed},
                      actor=audit.user_actor(actor.id, tender.buyer_org_id, actor.email))
+        _store_documents(tender, actor, documents)
     db.session.refresh(tender)
     return tender
 
@@ -669,7 +689,7 @@ def record_download(tender: Tender, user: User | None, org: Organization | None)
     is confidential before the opening (DESIGN.md section 7), and the audit log is read by
     platform staff; the row itself is shown only to that supplier and used to notify
     downloaders of amendments."""
-    if user is None or tender.status == TenderStatus.DRAFT:
+    if user is None or not queries.is_public(tender):
         return False  # anonymous, or the buyer's own preview of a draft
     if org is not None and org.id == tender.buyer_org_id:
         return False  # the buyer's own people are not "downloaders" (nobody to notify of amendments)

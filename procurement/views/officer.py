@@ -16,9 +16,9 @@ from flask_login import current_user
 from accounts.models import Organization
 from accounts.permissions import current_org, get_for_org_or_404, require_role
 from accounts.states import Role
-from core.db import db, unit_of_work
+from core.db import db
 from core.errors import DomainError
-from core.files import check_upload, store_bytes
+from core.files import check_upload
 from core.forms import apply_errors
 from core.models.files import StoredFile
 from procurement import bp, queries
@@ -92,16 +92,6 @@ def _checked_uploads(form: TenderForm) -> list | None:
     return checked
 
 
-def _store_documents(tender: Tender, checked: list) -> None:
-    """Store the checked uploads and add them to the draft, inside the caller's unit of
-    work (a refusal leaves neither the draft's change nor the files' rows)."""
-    for upload in checked:
-        with unit_of_work():
-            stored = store_bytes(upload.data, original_name=upload.name, content_type=upload.content_type,
-                                 purpose="tender_document", uploaded_by_id=_me().id)
-        svc.add_document(tender, _me(), stored, title=upload.name)
-
-
 def _render_form(form: TenderForm, tender: Tender | None, sections: dict[str, list[str]] | None = None,
                  status: int = 200, error: str | None = None):
     files = {}
@@ -163,13 +153,11 @@ def new_tender():
     if checked is None:
         return _render_form(form, None, sections, 422)
     try:
-        with unit_of_work():  # the draft and its documents commit together, or neither
-            tender = svc.create_draft(
-                org, _me(), lots=form.lot_values(), criteria=form.criterion_values(),
-                custodian_ids=form.custodians.data or [], invitee_org_ids=form.invitees.data or [],
-                **form.tender_fields(),
-            )
-            _store_documents(tender, checked)
+        tender = svc.create_draft(
+            org, _me(), lots=form.lot_values(), criteria=form.criterion_values(),
+            custodian_ids=form.custodians.data or [], invitee_org_ids=form.invitees.data or [],
+            documents=checked, **form.tender_fields(),
+        )
     except DomainError as exc:
         apply_errors(form, exc, FIELD_MAP, sections=sections)
         return _render_form(form, None, sections, exc.status)
@@ -197,13 +185,11 @@ def edit_tender(tender_id: int):
     if checked is None:
         return _render_form(form, tender, sections, 422)
     try:
-        with unit_of_work():  # the changes and the new documents commit together, or neither
-            svc.update_draft(
-                tender, _me(), lots=form.lot_values(), criteria=form.criterion_values(),
-                custodian_ids=form.custodians.data or [], invitee_org_ids=form.invitees.data or [],
-                **form.tender_fields(),
-            )
-            _store_documents(tender, checked)
+        svc.update_draft(
+            tender, _me(), lots=form.lot_values(), criteria=form.criterion_values(),
+            custodian_ids=form.custodians.data or [], invitee_org_ids=form.invitees.data or [],
+            documents=checked, **form.tender_fields(),
+        )
     except DomainError as exc:
         apply_errors(form, exc, FIELD_MAP, sections=sections)
         db.session.expire_all()

@@ -218,7 +218,7 @@ def tender_detail(tender_id: int):
         officer=officer,
         # what the buttons offer, by the services' own rules
         can_ask=bidder and clarifications.can_ask_now(tender, now),
-        can_bond=bidder and bonds.accepts_bonds(tender, now) and any(lot.bond_amount for lot in tender.lots),
+        can_bond=bidder and bool(bonds.lots_taking_bonds(tender, now)),
         can_bid=bidder and bids.drafting_open(tender),
         can_amend=officer and amendments.can_amend_now(tender, now),
         can_cancel=officer and svc.can_cancel(tender),

@@ -86,6 +86,23 @@ def test_entries_are_appended_at_commit_as_one_linear_chain():
     assert result.entries == 5
 
 
+@pytest.mark.parametrize("batch", [50, 51])
+def test_a_large_batch_is_appended_in_order_by_either_write_path(batch):
+    """Up to 50 entries go in one statement with the head (PostgreSQL), more in a bulk insert
+    and an update: the chain, the head and the data are the same either way."""
+    _append(1)
+    with unit_of_work():
+        for n in range(batch):
+            audit.record("batch.item", "thing", n, {"n": n, "label": f"第{n}条"})
+    rows = _entries()
+    assert [r.seq for r in rows] == list(range(1, batch + 2))
+    assert [r.data["n"] for r in rows[1:]] == list(range(batch))
+    assert rows[-1].data["label"] == f"第{batch - 1}条"
+    assert audit.head() == (batch + 1, rows[-1].hash)
+    result = audit.verify_chain()
+    assert result.ok, result.problems
+
+
 def test_hash_is_sha256_of_prev_hash_and_canonical_json():
     import hashlib
     import json

@@ -97,11 +97,19 @@ def test_a_read_transaction_becomes_the_unit_of_work_on_postgresql(postgres_only
     before = _count()
     db.session.scalar(sa.select(sa.func.count()).select_from(UowProbe))  # a read opens a transaction
     read_conn = _dbapi_connection()
-    backend = db.session.scalar(sa.select(sa.func.pg_backend_pid()))
-    with unit_of_work():
-        assert _dbapi_connection() is read_conn
-        assert db.session.scalar(sa.select(sa.func.pg_backend_pid())) == backend
-        db.session.add(UowProbe(label="after a read"))
+    read_txid = db.session.scalar(sa.text("SELECT txid_current()"))
+    commits: list[int] = []
+    listener = lambda conn: commits.append(1)  # noqa: E731
+    sa.event.listen(db.engine, "commit", listener)
+    try:
+        with unit_of_work():
+            assert _dbapi_connection() is read_conn
+            # the same transaction, not a new one on the same pooled connection
+            assert db.session.scalar(sa.text("SELECT txid_current()")) == read_txid
+            db.session.add(UowProbe(label="after a read"))
+    finally:
+        sa.event.remove(db.engine, "commit", listener)
+    assert commits == [1]  # the unit of work's own commit only
     assert not db.session().in_transaction()
     db.session.remove()
     assert _count() == before + 1
@@ -147,3 +155,18 @@ def test_after_rollback_actions_run_only_when_the_outermost_unit_rolls_back():
             after_rollback(lambda: undone.append("doomed"))
     assert undone == ["inner", "doomed"]
     assert _count() == 1
+
+
+def test_an_after_rollback_action_that_fails_is_logged_and_the_others_still_run(caplog):
+    ran: list[str] = []
+
+    def broken() -> None:
+        raise OSError("disk gone")
+
+    with pytest.raises(ValueError, match="the real failure"):
+        with unit_of_work():
+            after_rollback(broken)
+            after_rollback(lambda: ran.append("second"))
+            raise ValueError("the real failure")
+    assert ran == ["second"]
+    assert "after-rollback action failed" in caplog.text

@@ -116,7 +116,7 @@ def _competitor_bids(tender_id: int, org: Organization, bidder: User, price_fen:
     """The competitor submits a sealed bid through the services (as the API does)."""
     _sync()
     tender = db.session.get(Tender, tender_id)
-    bid_svc.submit_complete_bid(tender, db.session.get(User, bidder.id), db.session.get(Organization, org.id),
+    bid_svc.submit_complete_bid(tender.id, db.session.get(User, bidder.id), db.session.get(Organization, org.id),
                                 prices={tender.lots[0].id: price_fen})
 
 

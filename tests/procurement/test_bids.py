@@ -384,7 +384,7 @@ def test_one_call_seals_every_part_with_one_audit_entry_and_a_receipt_of_the_sto
     criterion = _criterion(tender)
     audit_before = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry))
     bid = svc.submit_complete_bid(
-        tender, user, org, prices={tender.lots[1].id: 2_000_000, tender.lots[0].id: 1_000_000},
+        tender.id, user, org, prices={tender.lots[1].id: 2_000_000, tender.lots[0].id: 1_000_000},
         answers={str(criterion): "三年质保"}, attachments=[svc.Attachment("方案.txt", b"technical proposal")])
     assert bid.status == BidStatus.SUBMITTED and bid.submitted_at == clock.now()
     assert bid.lot_ids == [tender.lots[0].id, tender.lots[1].id] and bid.tender_version == tender.version
@@ -416,8 +416,8 @@ def test_one_call_seals_every_part_with_one_audit_entry_and_a_receipt_of_the_sto
 def test_one_call_replaces_the_current_bid_and_leaves_a_draft_alone(setup):
     _buyer, tender, _keys, org, user = setup
     draft = svc.start_bid(tender, user, org, [tender.lots[0].id])
-    first = svc.submit_complete_bid(tender, user, org, prices={tender.lots[0].id: 5})
-    second = svc.submit_complete_bid(tender, user, org, prices={tender.lots[0].id: 4})
+    first = svc.submit_complete_bid(tender.id, user, org, prices={tender.lots[0].id: 5})
+    second = svc.submit_complete_bid(tender.id, user, org, prices={tender.lots[0].id: 4})
     db.session.expire_all()
     assert db.session.get(Bid, first.id).status == BidStatus.SUPERSEDED
     assert db.session.get(Bid, second.id).supersedes_id == first.id
@@ -438,11 +438,11 @@ def test_one_call_refusals_keep_nothing(setup):
     ]
     for kwargs, code in cases:
         with pytest.raises(ValidationError) as exc:
-            svc.submit_complete_bid(tender, user, org, **kwargs)
+            svc.submit_complete_bid(tender.id, user, org, **kwargs)
         assert code is None or exc.value.code == code, (kwargs, exc.value.code)
     clock.set_time(tender.submission_deadline)
     with pytest.raises(InvalidTransition) as refused:
-        svc.submit_complete_bid(tender, user, org, prices={tender.lots[0].id: 5})
+        svc.submit_complete_bid(tender.id, user, org, prices={tender.lots[0].id: 5})
     assert refused.value.code == "deadline_passed"
     assert db.session.scalar(sa.select(sa.func.count(Bid.id))) == 0
     assert db.session.scalar(sa.select(sa.func.count(BidPart.id))) == 0
@@ -452,10 +452,10 @@ def test_one_call_needs_the_lots_bond():
     lots = [dict(title_en="Desktops", budget=100_000_000, bond_amount=2_000_000)]
     _buyer, tender, _keys, org, user = bidding_setup(lots=lots)
     with pytest.raises(ValidationError) as exc:
-        svc.submit_complete_bid(tender, user, org, prices={tender.lots[0].id: 5})
+        svc.submit_complete_bid(tender.id, user, org, prices={tender.lots[0].id: 5})
     assert exc.value.code == "bond_missing"
     with unit_of_work():
         db.session.add(Bond(tender_id=tender.id, lot_id=tender.lots[0].id, supplier_org_id=org.id, kind="transfer",
                             status=BondStatus.CONFIRMED.value, amount=2_000_000, reference="BOND-T-2",
                             reported_at=clock.now(), verified_at=clock.now()))
-    assert svc.submit_complete_bid(tender, user, org, prices={tender.lots[0].id: 5}).status == BidStatus.SUBMITTED
+    assert svc.submit_complete_bid(tender.id, user, org, prices={tender.lots[0].id: 5}).status == BidStatus.SUBMITTED

@@ -161,7 +161,7 @@ def test_concurrent_one_call_submissions_to_one_tender_all_succeed_on_postgresql
                 row = db.session.get(Tender, tender_id)
                 org, user = db.session.get(Organization, org_id), db.session.get(User, user_id)
                 barrier.wait(timeout=30)
-                bid = svc.submit_complete_bid(row, user, org, prices={lot_id: 1_000_000 + n},
+                bid = svc.submit_complete_bid(row.id, user, org, prices={lot_id: 1_000_000 + n},
                                               attachments=[svc.Attachment(f"p{n}.txt", b"proposal %d" % n)])
                 results[n] = ("ok", org_id, bid.id)
             except Exception as exc:  # noqa: BLE001 - reported by the assertion below

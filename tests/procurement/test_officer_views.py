@@ -85,25 +85,25 @@ def test_a_draft_and_its_documents_are_saved_together_or_not_at_all(client, monk
     buyer = make_buyer(2)
     login(client, buyer.officer)
     draft = draft_tender(buyer, documents=False) if editing else None
-    real = svc.add_document
+    real = svc.store_bytes
     calls: list[int] = []
 
-    def refuse_the_second(tender, actor, stored, title=""):
+    def refuse_the_second(data, **kwargs):
         calls.append(1)
         if len(calls) == 2:
-            from core.errors import InvalidTransition
+            from core.errors import ValidationError
 
-            raise InvalidTransition("refused")
-        return real(tender, actor, stored, title)
+            raise ValidationError("refused", fields={"documents": "refused"})
+        return real(data, **kwargs)
 
-    monkeypatch.setattr(svc, "add_document", refuse_the_second)
+    monkeypatch.setattr(svc, "store_bytes", refuse_the_second)
     url = f"/procurement/manage/tenders/{draft.id}/edit" if editing else NEW_URL
     files_dir = Path(client.application.config["FILES_DIR"])
     on_disk = sum(1 for f in files_dir.rglob("*") if f.is_file())
     data = {**_form(buyer, title_en="Changed title"),
             "documents": [(io.BytesIO(PDF), "one.pdf"), (io.BytesIO(PDF), "two.pdf")]}
     r = post_form(client, url, data, content_type="multipart/form-data")
-    assert r.status_code == 409 and len(calls) == 2
+    assert r.status_code == 422 and len(calls) == 2
     db.session.expire_all()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(TenderDocument)) == 0
     assert db.session.scalar(sa.select(sa.func.count()).select_from(StoredFile)) == 0

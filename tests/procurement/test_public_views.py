@@ -267,11 +267,17 @@ def test_the_action_buttons_follow_the_services_rules(client):
     assert f"/procurement/tenders/{with_enquiries.id}/bid" in page  # drafting during the enquiry period
     page = client.get(f"/procurement/tenders/{without.id}").get_data(as_text=True)
     assert f"/procurement/tenders/{without.id}/questions/new" in page  # no enquiry period: asked while tendering
+    # bonds: offered while a lot asks for one (the factory's lot does), not for a tender whose lots ask none
+    assert f"/procurement/tenders/{without.id}/bonds" in page
+    no_bond = published_tender(buyer, enquiry_end=None, lots=[dict(title_en="A", budget=1_000_000, bond_amount=0)])
+    page = client.get(f"/procurement/tenders/{no_bond.id}").get_data(as_text=True)
+    assert f"/procurement/tenders/{no_bond.id}/bonds" not in page
     clock.set_time(NOW + timedelta(days=31))  # past both deadlines
     login(client, bidder)  # the session's absolute lifetime ended with the clock jump
     page = client.get(f"/procurement/tenders/{without.id}").get_data(as_text=True)
     assert 'href="/procurement/bids"' in page  # signed in (the menu offers My bids)
     assert "/questions/new" not in page and f"/procurement/tenders/{without.id}/bid\"" not in page
+    assert f"/procurement/tenders/{without.id}/bonds" not in page
 
     logout(client)
     clock.set_time(NOW)
