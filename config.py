@@ -37,6 +37,8 @@ class Config:
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 20 * 1024 * 1024))
     MAX_FORM_MEMORY_SIZE = 2 * 1024 * 1024
     MAX_UPLOAD_BYTES = int(os.environ.get("MAX_UPLOAD_BYTES", 20 * 1024 * 1024))  # per file (core.files)
+    # Search indexes (core.search): derived from the database, rebuilt by `flask search rebuild`.
+    SEARCH_DIR = Path(os.environ.get("SEARCH_DIR", INSTANCE_DIR / "search"))
 
     # Sessions: signed cookie carrying a server-side session id (accounts.sessions).
     SESSION_COOKIE_NAME = "canal_session"
@@ -164,6 +166,7 @@ class TestConfig(Config):
     PLATFORM_SIGNING_KEY_FILE = str(Path(tempfile.gettempdir()) / f"canal-test-ed25519-{os.getpid()}.pem")
     PROCUREMENT_RECOVERY_PUBLIC_KEY = None
     PROCUREMENT_RECOVERY_KEY_DIR = str(Path(tempfile.gettempdir()) / f"canal-test-recovery-{os.getpid()}")
+    SEARCH_DIR = Path(tempfile.gettempdir()) / f"canal-test-search-{os.getpid()}"
     # Tests read English pages unless they ask for Chinese; the zh_Hans_CN default of
     # Config is tested in tests/core/test_i18n.py.
     BABEL_DEFAULT_LOCALE = "en"

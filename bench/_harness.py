@@ -146,6 +146,7 @@ def bench_env(db_url: str) -> Iterator[dict[str, str]]:
         "DATABASE_URL": db_url,
         "CANAL_INSTANCE": instance,
         "FILES_DIR": str(Path(instance) / "files"),
+        "SEARCH_DIR": str(Path(instance) / "search"),
         "HUEY_SQLITE_PATH": str(Path(instance) / "huey.db"),
         "PLATFORM_SIGNING_KEY_FILE": str(Path(instance) / "platform_ed25519.pem"),
         "MAIL_LOG_FILE": str(Path(instance) / "mail.log"),

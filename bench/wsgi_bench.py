@@ -58,8 +58,9 @@ def build_app(**extra):
     """The app as gunicorn serves it (`wsgi_bench:build_app()`); `extra` config overrides
     (the harness passes the database URL and pool size for its in-process copy)."""
     overrides = {"RATELIMIT_ENABLED": False}
-    if os.environ.get("FILES_DIR"):
-        overrides["FILES_DIR"] = Path(os.environ["FILES_DIR"])
+    for key in ("FILES_DIR", "SEARCH_DIR"):
+        if os.environ.get(key):
+            overrides[key] = Path(os.environ[key])
     for key in ("HUEY_SQLITE_PATH", "PLATFORM_SIGNING_KEY_FILE", "MAIL_LOG_FILE", "PROCUREMENT_RECOVERY_KEY_DIR"):
         if os.environ.get(key):
             overrides[key] = os.environ[key]

@@ -14,10 +14,12 @@ def init_app(app: Flask) -> None:
     from core.audit_cli import audit_cli
     from core.idempotency import idempotency_cli
     from core.outbox import outbox_cli
+    from core.search import search_cli
 
     app.cli.add_command(audit_cli)
     app.cli.add_command(idempotency_cli)
     app.cli.add_command(outbox_cli)
+    app.cli.add_command(search_cli)
 
     @app.cli.command("seed-demo")
     def seed_demo() -> None:

@@ -59,21 +59,6 @@ def render_item(type_, obj, autogen_context):
     return False
 
 
-#: Indexes and columns created by hand in a migration (dialect-specific, not expressible
-#: in the models: the PostgreSQL-only generated tsvector of procurement.queries);
-#: autogenerate and `flask db check` leave them alone.
-MANUAL_INDEXES = frozenset({"ix_tenders_search_vector"})
-MANUAL_COLUMNS = frozenset({("tenders", "search_vector")})
-
-
-def include_object(obj, name, type_, reflected, compare_to):
-    if type_ == "index" and name in MANUAL_INDEXES:
-        return False
-    if type_ == "column" and (getattr(getattr(obj, "table", None), "name", None), name) in MANUAL_COLUMNS:
-        return False
-    return True
-
-
 def run_migrations_offline():
     """Run migrations in 'offline' mode.
 
@@ -115,7 +100,6 @@ def run_migrations_online():
 
     conf_args = dict(current_app.extensions['migrate'].configure_args)
     conf_args.setdefault("render_item", render_item)
-    conf_args.setdefault("include_object", include_object)
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
 

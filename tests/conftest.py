@@ -18,7 +18,7 @@ os.environ.setdefault("HUEY_SQLITE_PATH", str(Path(tempfile.gettempdir()) / f"ca
 
 from app import create_app  # noqa: E402
 from config import TestConfig  # noqa: E402
-from core import clock  # noqa: E402
+from core import clock, search  # noqa: E402
 from core.db import db  # noqa: E402
 from core.extensions import limiter  # noqa: E402
 
@@ -61,16 +61,11 @@ def database_url(tmp_path_factory):
 @pytest.fixture(scope="session")
 def app(database_url, tmp_path_factory):
     files = tmp_path_factory.mktemp("files")
-    application = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=database_url, FILES_DIR=files)
+    application = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=database_url, FILES_DIR=files,
+                             SEARCH_DIR=tmp_path_factory.mktemp("search"))
     with application.app_context():
         db.drop_all()
         db.create_all()
-        # PostgreSQL-only DDL of migration 0005 that the models do not hold (the generated
-        # search column and its GIN index): the same statements, from one place.
-        from procurement.queries import install_search_vector
-
-        with db.engine.begin() as conn:
-            install_search_vector(conn)
     yield application
     with application.app_context():
         db.session.remove()
@@ -92,6 +87,7 @@ def _app_context(request, app):
         clock.reset()
         limiter.reset()
         _empty_tables()
+        search.empty_written_indexes()
         ctx.pop()
 
 

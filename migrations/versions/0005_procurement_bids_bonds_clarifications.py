@@ -16,10 +16,8 @@ branch_labels = None
 depends_on = None
 
 
-#: PostgreSQL only: the same statements as procurement.queries.SEARCH_VECTOR_DDL / _DROP
-#: (a migration does not import app code; tests/procurement/test_search.py checks they
-#: are equal). `search_vector` is generated from search_tokens and kept out of the model
-#: (migrations/env.py MANUAL_COLUMNS / MANUAL_INDEXES).
+#: PostgreSQL only: `search_vector`, generated from search_tokens, with its GIN index (both
+#: dropped by migration 0007, when keyword search moved to the tender search index).
 SEARCH_VECTOR_DDL = (
     "ALTER TABLE tenders ALTER COLUMN search_tokens SET STORAGE EXTERNAL",
     "ALTER TABLE tenders ADD COLUMN search_vector tsvector GENERATED ALWAYS AS "

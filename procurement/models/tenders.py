@@ -68,9 +68,6 @@ class Tender(IdMixin, TimestampMixin, Base):
     version: Mapped[int] = mapped_column(sa.Integer, default=1)
     cancelled_at: Mapped[datetime | None]
     cancel_reason: Mapped[str] = mapped_column(sa.Text, default="")
-    #: Lower-cased words and CJK character bigrams of titles, descriptions, buyer and
-    #: category code (procurement.queries builds it; a GIN index on PostgreSQL).
-    search_tokens: Mapped[str] = mapped_column(sa.Text, default="")
 
     # Sealed-bid key set-up (procurement.services.keys); never the KEK or private key.
     public_key: Mapped[bytes | None] = mapped_column(sa.LargeBinary)  # X25519, 32 raw bytes

@@ -34,7 +34,7 @@ from core.db import db, for_update, unit_of_work
 from core.errors import InvalidTransition, ValidationError
 from core.models.files import StoredFile
 from procurement.models import Bid, Tender, TenderAmendment, TenderDocument
-from procurement.services import alerts, participants
+from procurement.services import alerts, participants, search_index
 from procurement.services.tenders import _require_officer
 from procurement.states import BidStatus, TenderStatus, time_status
 
@@ -250,6 +250,7 @@ def apply_amendment(
     tender.opening_time = new_opening
     tender.enquiry_end = new_enquiry_end
     tender.version = number
+    search_index.tender_changed(tender.id)
     amendment = TenderAmendment(tender_id=tender.id, number=number, reason=reason, changes=changes,
                                 material=bool(material), question_id=question_id, created_by_id=officer.id,
                                 created_at=now)

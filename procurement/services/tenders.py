@@ -33,7 +33,7 @@ from procurement.models import (
     TenderDocument,
     TenderInvitee,
 )
-from procurement.services import alerts, bonds, keys, participants
+from procurement.services import alerts, bonds, keys, participants, search_index
 from procurement.states import (
     CANCELLABLE,
     Category,
@@ -215,7 +215,6 @@ def create_draft(
             db.session.add(TenderCustodian(tender_id=tender.id, user_id=user_id))
         for org_id in _check_invitees(invitee_org_ids):
             db.session.add(TenderInvitee(tender_id=tender.id, org_id=org_id))
-        queries.refresh_search_tokens(tender)
         db.session.flush()
         audit.record("tender.created", "tender", tender.id,
                      {"method": tender.method, "buyer_org_id": buyer_org.id}, actor=_actor(actor, buyer_org))
@@ -351,6 +350,7 @@ def _move(tender: Tender, target: TenderStatus, message: str) -> str:
     if not can_transition(previous, target):
         raise InvalidTransition(message)
     tender.status = target.value
+    search_index.tender_changed(tender.id)
     return previous
 
 
@@ -370,7 +370,6 @@ def publish(tender: Tender, actor: User) -> Tender:
         tender.published_at = clock.now()
         tender.custodian_count = max(tender.custodian_count or 0, len(tender.custodians))
         keys.setup_keys(tender)
-        queries.refresh_search_tokens(tender)
         tender_id = tender.id
         after_commit(lambda: alerts.notify_new_tender(tender_id))
         audit.record(
@@ -596,7 +595,6 @@ def update_draft(
             changed.append("invitees")
         db.session.flush()
         db.session.expire(tender)
-        queries.refresh_search_tokens(tender)
         audit.record("tender.updated", "tender", tender.id, {"fields": changed},
                      actor=audit.user_actor(actor.id, tender.buyer_org_id, actor.email))
         _store_documents(tender, actor, documents)

@@ -1,17 +1,18 @@
 """Public tender search: token building, keyword matching (Chinese 1/2/3+ characters,
-English), every filter, the clock-derived status filter, drafts never listed."""
+English), every filter, the clock-derived status filter, drafts never listed, and the
+search index kept in step with the database (outbox messages, rebuild, busy writer)."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
 import pytest
-import sqlalchemy as sa
 
 from accounts.states import OrgKind, Role
 from core import clock
 from procurement import queries
-from procurement.queries import TenderSearch, query_terms, search_tenders, search_tokens_for
+from procurement.queries import TenderSearch, search_tenders
+from procurement.search import bigram_runs_for, query_terms, search_tokens_for
 from procurement.services import tenders as svc
 from tests.factories import make_org, make_user
 from tests.procurement.factories import NOW, Buyer, draft_tender, make_buyer, published_tender
@@ -66,28 +67,35 @@ def test_tokens_normalize_fullwidth_letters():
     assert search_tokens_for("ＡＢＣ１２３") == "abc123"
 
 
+def test_bigram_runs_keep_each_run_apart():
+    assert bigram_runs_for("办公设备 and 电脑", "书") == "办公 公设 设备 | 电脑"
+    assert bigram_runs_for("Office") == ""
+
+
 def test_query_terms_by_length():
     assert query_terms("书").cjk_tokens == ("书",) and not query_terms("书").cjk_phrases
     assert query_terms("电脑").cjk_tokens == ("电脑",) and not query_terms("电脑").cjk_phrases
     three = query_terms("办公设备 Laptop")
-    assert three.cjk_tokens == ("办公", "公设", "设备") and three.cjk_phrases == ("办公设备",)
+    assert three.cjk_tokens == () and three.cjk_phrases == ("办公设备",)
     assert three.words == ("laptop",)
     assert not query_terms("  ,;'&|!:*  ")  # punctuation only: no keyword filter at all
 
 
-def test_search_tokens_are_built_on_create_and_include_buyer_and_category_code():
+def test_a_published_tender_is_found_by_title_buyer_and_category_code():
     buyer = _buyer("扬州市教育局")
-    tender = draft_tender(buyer, title_zh="课桌椅", title_en="Desks", category_code="A0601")
-    tokens = tender.search_tokens.split()
-    assert {"课桌", "桌椅", "desks", "a0601", "教育", "扬州"} <= set(tokens)
+    tender = published_tender(buyer, title_zh="课桌椅", title_en="Desks", category_code="A0601")
+    for q in ("课桌", "桌椅", "desks", "a0601", "A0601", "教育", "扬州市教育局"):
+        assert _ids(q=q) == {tender.id}, q
 
 
-def test_search_tokens_follow_draft_edits():
+def test_the_published_text_is_what_the_index_holds():
     buyer = make_buyer(2)
     tender = draft_tender(buyer)
     svc.update_draft(tender, buyer.officer, title_zh="会议桌", title_en="Meeting tables")
-    assert "会议" in tender.search_tokens.split() and "办公" not in tender.search_tokens.split()
-    assert "meeting" in tender.search_tokens.split()
+    assert _ids(q="会议") == set()  # a draft is not indexed
+    svc.publish(tender, buyer.officer)
+    assert _ids(q="会议") == {tender.id} and _ids(q="meeting") == {tender.id}
+    assert _ids(q="办公") == set()
 
 
 # --------------------------------------------------------------------------- keyword search
@@ -221,29 +229,23 @@ def test_status_filter_without_enquiry_period_and_for_cancelled():
     assert _ids(status="no-such-status") == {direct.id, cancelled.id}  # an unknown status filters nothing
 
 
-def test_pagination_and_capped_count(monkeypatch):
+def test_pagination_and_exact_count():
     buyer = make_buyer(2)
     made = [published_tender(buyer) for _ in range(3)]
     page1 = search_tenders(TenderSearch(per_page=2))
     page2 = search_tenders(TenderSearch(per_page=2, page=2))
     assert page1.total == 3 and page1.pages == 2 and page1.has_next and not page1.has_prev
-    assert len(page1.items) == 2 and len(page2.items) == 1
+    assert len(page1.items) == 2 and len(page2.items) == 1 and not page2.has_next
     assert {t.id for t in [*page1.items, *page2.items]} == {t.id for t in made}
-    assert search_tenders(TenderSearch(per_page=2, page=3)).items == []
-    monkeypatch.setattr(queries, "COUNT_CAP", 2)
-    capped = search_tenders(TenderSearch(per_page=2))
-    assert capped.total == 2 and capped.capped
-    assert capped.has_next  # counting stopped: a full page offers the next one
-    beyond = search_tenders(TenderSearch(per_page=2, page=2))
-    assert [t.id for t in beyond.items] == [made[0].id]  # read in index order past the cap
-    monkeypatch.setattr(queries, "COUNT_CAP", 1)
+    beyond = search_tenders(TenderSearch(per_page=2, page=3))
+    assert beyond.items == [] and beyond.total == 3
     pages = [search_tenders(TenderSearch(per_page=1, page=n, sort="deadline")).items for n in (1, 2, 3)]
     assert [p[0].id for p in pages] == [t.id for t in made]  # same deadlines: by id
+    same_time = [search_tenders(TenderSearch(per_page=1, page=n)).items[0].id for n in (1, 2, 3)]
+    assert same_time == [t.id for t in reversed(made)]  # published at the same moment: newest id first
 
 
-def test_page_order_is_the_same_below_and_above_the_count_cap(monkeypatch):
-    """Below SORT_CAP the page is sorted from the matching (id, key) pairs, above it read
-    in index order; the count stops at COUNT_CAP: all give the same pages."""
+def test_pages_follow_the_sort_across_page_boundaries():
     buyer = make_buyer(2)
     made = []
     for days in (40, 25, 30, 35):
@@ -253,16 +255,8 @@ def test_page_order_is_the_same_below_and_above_the_count_cap(monkeypatch):
     def pages(sort: str) -> list[int]:
         return [t.id for n in (1, 2) for t in search_tenders(TenderSearch(per_page=2, page=n, sort=sort)).items]
 
-    below = {sort: pages(sort) for sort in ("newest", "deadline")}
-    monkeypatch.setattr(queries, "COUNT_CAP", 1)
-    above = {sort: pages(sort) for sort in ("newest", "deadline")}
-    assert below == above
-    monkeypatch.setattr(queries, "SORT_CAP", 2)  # more matches than sorted from the pairs: index order
-    walked = {sort: pages(sort) for sort in ("newest", "deadline")}
-    assert walked == below
-    assert search_tenders(TenderSearch(per_page=2)).capped
-    assert below["newest"] == [t.id for t in reversed(made)]
-    assert below["deadline"] == [made[1].id, made[2].id, made[3].id, made[0].id]
+    assert pages("newest") == [t.id for t in reversed(made)]
+    assert pages("deadline") == [made[1].id, made[2].id, made[3].id, made[0].id]
 
 
 def test_rare_combination_of_frequent_filters_is_found():
@@ -326,64 +320,8 @@ def test_buyer_list_is_cached_and_dropped_when_a_tender_changes():
         db.session.get(Tender, theirs.id).status = "draft"
     assert {b.id for b in queries.buyer_orgs(max_age=60)} == {first.org.id, second.org.id}  # cached
     assert {b.id for b in queries.buyer_orgs(max_age=0)} == {first.org.id}
-    draft_tender(first)  # creating a tender computes its tokens: the list is dropped
+    published_tender(first)  # publishing a tender drops the list
     assert {b.id for b in queries.buyer_orgs(max_age=60)} == {first.org.id}
     queries.forget_buyer_list()
 
 
-# --------------------------------------------------------------------------- PostgreSQL
-
-
-def _migration_0005():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "migrations/versions/0005_procurement_bids_bonds_clarifications.py"
-    spec = importlib.util.spec_from_file_location("migration_0005", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_migration_and_test_setup_run_the_same_search_ddl():
-    migration = _migration_0005()
-    assert migration.SEARCH_VECTOR_DDL == queries.SEARCH_VECTOR_DDL
-    assert migration.SEARCH_VECTOR_DROP == queries.SEARCH_VECTOR_DROP
-
-
-def test_search_vector_follows_the_tokens_on_postgres(postgres_only):
-    from core.db import db, unit_of_work
-    from procurement.models import Tender
-
-    buyer = make_buyer(2)
-    tender = published_tender(buyer, title_zh="办公设备", title_en="Office equipment")
-
-    def vector() -> str:
-        return db.session.execute(sa.text("SELECT search_vector::text FROM tenders WHERE id = :id"),
-                                  {"id": tender.id}).scalar_one()
-
-    assert "'设备'" in vector() and "'equipment'" in vector() and ":" not in vector()  # no positions
-    with unit_of_work():
-        db.session.get(Tender, tender.id).search_tokens = "会议 tables"
-    assert vector() == "'tables' '会议'"
-    assert _ids(q="会议") == {tender.id} and _ids(q="设备") == set()
-
-
-def test_keyword_search_uses_the_gin_index_on_postgres(postgres_only):
-    """The search predicate is the one the GIN index of migration 0005 serves."""
-    from core.db import db
-    from procurement.models import Tender
-
-    buyer = make_buyer(2)
-    tender = published_tender(buyer)
-    with db.engine.begin() as conn:
-        conn.exec_driver_sql("ANALYZE tenders")  # earlier tests leave stale statistics behind
-    where = queries._keyword_clauses(query_terms("办公 equip"))
-    stmt = sa.select(Tender.id).where(*where)
-    sql = str(stmt.compile(db.engine, compile_kwargs={"literal_binds": True}))
-    with db.engine.begin() as conn:
-        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        plan = "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + sql))
-        assert [row[0] for row in conn.exec_driver_sql(sql)] == [tender.id]
-    assert "Bitmap Index Scan on ix_tenders_search_vector" in plan
-    assert "to_tsvector" not in sql  # nothing computed per row

@@ -1,0 +1,304 @@
+"""The public tender search index: tokens, the index's documents and its query.
+
+Published tenders are indexed in `TENDER_INDEX` (core.search, tantivy); the database stays
+the truth and the index is its read model: the search asks the index for one page of ids
+and the exact count, then reads those rows by primary key.
+
+Tokens. Chinese has no spaces, and a two-character term (设备) must hit: every run of CJK
+characters gives each character and each two-character bigram as a token, latin/digit
+words are lower-cased (NFKC, so full-width letters match) and kept whole. A query is split
+the same way: a latin word matches as a prefix of an indexed word, a 1- or 2-character CJK
+term matches its token, and a longer CJK term must appear as written: its bigrams, in
+order, at consecutive positions of one run of text (a phrase query on `bigrams`, which
+holds every run's bigram sequence, runs separated by a token no text produces).
+
+What a document holds: the tokens of the titles, descriptions, the buyer's names and the
+category code; the raw status, method and category; every prefix of the category code;
+the buyer's id; the budget in fen; the enquiry end and submission deadline (microseconds
+since the epoch, absent when empty: the clock-derived statuses are ranges on them at
+query time); and two sort keys, (publication second, id) and (deadline second, id), so a
+page of "newest" or "by deadline" is ordered in the index with the id breaking ties.
+Drafts are never indexed.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+import sqlalchemy as sa
+import tantivy
+
+from accounts.models import Organization
+from core import clock
+from core.db import db
+from core.search import QueryBuilder, SearchIndex
+from procurement.models import Tender
+from procurement.states import TIME_DRIVEN, TenderStatus
+
+MAX_QUERY_TERMS = 12
+#: Longest token kept (a query word is cut to the same length, and matches as a prefix).
+MAX_TOKEN = 60
+#: Between two runs of CJK text in `bigrams`: no text yields it, so no phrase spans runs.
+RUN_BREAK = "|"
+
+# --------------------------------------------------------------------------- tokens
+
+
+def _is_cjk(ch: str) -> bool:
+    cp = ord(ch)
+    return (
+        0x3400 <= cp <= 0x4DBF  # CJK extension A
+        or 0x4E00 <= cp <= 0x9FFF  # CJK unified ideographs
+        or 0xF900 <= cp <= 0xFAFF  # compatibility ideographs
+        or 0x20000 <= cp <= 0x3134F  # extensions B..G
+    )
+
+
+def _runs(text: str) -> list[tuple[bool, str]]:
+    """Split `text` into (is_cjk, run) pieces of CJK characters or letters/digits."""
+    text = unicodedata.normalize("NFKC", text or "").lower()
+    runs: list[tuple[bool, str]] = []
+    current: list[str] = []
+    kind: bool | None = None
+    for ch in text:
+        if _is_cjk(ch):
+            this: bool | None = True
+        elif ch.isalnum():
+            this = False
+        else:
+            this = None
+        if this != kind and current:
+            runs.append((bool(kind), "".join(current)))
+            current = []
+        kind = this
+        if this is not None:
+            current.append(ch)
+    if current:
+        runs.append((bool(kind), "".join(current)))
+    return runs
+
+
+def _bigrams(run: str) -> list[str]:
+    return [run[i:i + 2] for i in range(len(run) - 1)]
+
+
+def search_tokens_for(*texts: str | None) -> str:
+    """Lower-cased latin/digit words, and every CJK character and CJK bigram, of `texts`,
+    de-duplicated (first occurrence order) and space separated."""
+    seen: dict[str, None] = {}
+    for text in texts:
+        for is_cjk, run in _runs(text or ""):
+            for token in ([*run, *_bigrams(run)] if is_cjk else [run[:MAX_TOKEN]]):
+                seen.setdefault(token, None)
+    return " ".join(seen)
+
+
+def bigram_runs_for(*texts: str | None) -> str:
+    """Each CJK run's bigrams in order, runs separated by RUN_BREAK (for phrase queries)."""
+    runs = [" ".join(_bigrams(run)) for text in texts for is_cjk, run in _runs(text or "") if is_cjk and len(run) > 1]
+    return f" {RUN_BREAK} ".join(runs)
+
+
+@dataclass(frozen=True)
+class QueryTerms:
+    """A keyword query split like the indexed tokens."""
+
+    words: tuple[str, ...] = ()  # latin/digit words (prefix match)
+    cjk_tokens: tuple[str, ...] = ()  # 1- and 2-character CJK terms (exact token)
+    cjk_phrases: tuple[str, ...] = ()  # CJK terms of 3+ characters (bigrams in order)
+
+    def __bool__(self) -> bool:
+        return bool(self.words or self.cjk_tokens or self.cjk_phrases)
+
+
+def query_terms(q: str | None) -> QueryTerms:
+    words: dict[str, None] = {}
+    tokens: dict[str, None] = {}
+    phrases: dict[str, None] = {}
+    for is_cjk, run in _runs((q or "")[:200]):
+        if not is_cjk:
+            words.setdefault(run[:MAX_TOKEN], None)
+        elif len(run) <= 2:
+            tokens.setdefault(run, None)
+        else:
+            phrases.setdefault(run[:MAX_TOKEN], None)
+    return QueryTerms(tuple(words)[:MAX_QUERY_TERMS], tuple(tokens)[:MAX_QUERY_TERMS],
+                      tuple(phrases)[:MAX_QUERY_TERMS])
+
+
+# --------------------------------------------------------------------------- the index
+
+
+def _schema(builder: tantivy.SchemaBuilder) -> None:
+    builder.add_integer_field("id", indexed=True, fast=True)
+    builder.add_text_field("tokens", tokenizer_name="whitespace", index_option="basic")
+    builder.add_text_field("bigrams", tokenizer_name="whitespace", index_option="position")
+    for name in ("status", "method", "category", "code"):
+        builder.add_text_field(name, tokenizer_name="raw", index_option="basic")
+    builder.add_integer_field("buyer", indexed=True)
+    for name in ("budget", "enquiry_end", "deadline"):
+        builder.add_integer_field(name, indexed=True, fast=True)
+    for name in ("newest", "soonest"):
+        builder.add_integer_field(name, fast=True)
+
+
+#: Sort keys count seconds from here (32 bits: until 2156) above the tender id (31 bits).
+_KEY_EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
+_ID_BITS = 31
+_LAST = (1 << 32) - 1  # a tender without a deadline sorts after every dated one
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def micros(moment: datetime) -> int:
+    """Microseconds since the Unix epoch (the index's time fields)."""
+    delta = _aware(moment) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _sort_key(moment: datetime | None, tender_id: int) -> int:
+    seconds = _LAST if moment is None else min(max(int((_aware(moment) - _KEY_EPOCH).total_seconds()), 0), _LAST - 1)
+    return (seconds << _ID_BITS) | tender_id
+
+
+#: The columns a document is made of (a tender joined with its buyer).
+_DOCUMENT_COLUMNS = (
+    Tender.id, Tender.title_zh, Tender.title_en, Tender.description_zh, Tender.description_en,
+    Tender.category, Tender.category_code, Tender.method, Tender.status, Tender.budget, Tender.enquiry_end,
+    Tender.submission_deadline, Tender.published_at, Tender.buyer_org_id, Organization.name_zh,
+    Organization.name_en,
+)
+
+
+def _indexed_rows() -> sa.Select:
+    """Published tenders (a draft cancelled before publication never was public)."""
+    return (sa.select(*_DOCUMENT_COLUMNS).join(Organization, Organization.id == Tender.buyer_org_id)
+            .where(Tender.status != TenderStatus.DRAFT.value, Tender.published_at.is_not(None)))
+
+
+def document(row) -> tantivy.Document:
+    (tender_id, title_zh, title_en, description_zh, description_en, category, code, method, status, budget,
+     enquiry_end, deadline, published_at, buyer_id, buyer_zh, buyer_en) = row
+    code = (code or "").strip()
+    texts = (title_zh, title_en, description_zh, description_en, buyer_zh, buyer_en)
+    doc = tantivy.Document(
+        id=tender_id, tokens=search_tokens_for(*texts, code), bigrams=bigram_runs_for(*texts),
+        status=status, method=method, category=category, buyer=buyer_id, budget=int(budget or 0),
+        newest=_sort_key(published_at, tender_id), soonest=_sort_key(deadline, tender_id),
+    )
+    for n in range(1, len(code) + 1):
+        doc.add_text("code", code[:n])
+    if enquiry_end is not None:
+        doc.add_integer("enquiry_end", micros(enquiry_end))
+    if deadline is not None:
+        doc.add_integer("deadline", micros(deadline))
+    return doc
+
+
+def _fill(writer: tantivy.IndexWriter) -> int:
+    count = 0
+    with db.engine.connect() as conn:
+        result = conn.execution_options(yield_per=2000).execute(_indexed_rows().order_by(Tender.id))
+        for row in result:
+            writer.add_document(document(row))
+            count += 1
+    return count
+
+
+TENDER_INDEX = SearchIndex("tenders", 1, _schema, _fill)
+
+
+def reindex_tenders(tender_ids: Iterable[int]) -> int:
+    """Rewrite the documents of these tenders from the database (a draft or a missing
+    tender leaves none); returns how many documents they now have."""
+    ids = sorted({int(i) for i in tender_ids})
+    if not ids:
+        return 0
+    rows = db.session.execute(_indexed_rows().where(Tender.id.in_(ids))).all()
+    with TENDER_INDEX.writer() as writer:
+        for tender_id in ids:
+            writer.delete_documents_by_term("id", tender_id)
+        for row in rows:
+            writer.add_document(document(row))
+    return len(rows)
+
+
+# --------------------------------------------------------------------------- query
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=clock.LOCAL_TZ)
+
+
+_LIVE = sorted(s.value for s in TIME_DRIVEN)
+
+
+def _status(query: QueryBuilder, status: str, now: int) -> None:
+    """The tender's status at `now` (microseconds) is `status` (see states.time_status)."""
+    try:
+        wanted = TenderStatus(status)
+    except ValueError:
+        return  # an unknown status filters nothing (the form and the API validate it)
+    if wanted not in TIME_DRIVEN:
+        query.must(query.term("status", wanted.value))
+        return
+    query.must(query.any_term("status", _LIVE))
+    in_enquiries = query.int_range("enquiry_end", now, include_low=False)
+    if wanted == TenderStatus.ENQUIRIES:
+        query.must(in_enquiries)
+        return
+    query.must_not(in_enquiries)
+    if wanted == TenderStatus.TENDERING:
+        query.must(query.int_range("deadline", now, include_low=False))
+    else:
+        query.must(query.int_range("deadline", None, now))
+
+
+def tender_query(*, q: str = "", buyer_org_id: int | None = None, category: str | None = None,
+                 category_code: str | None = None, status: str | None = None, method: str | None = None,
+                 budget_min: int | None = None, budget_max: int | None = None, deadline_from: date | None = None,
+                 deadline_to: date | None = None, now: datetime) -> tantivy.Query:
+    query = TENDER_INDEX.query()
+    terms = query_terms(q)
+    for word in terms.words:
+        query.must(query.prefix("tokens", word))
+    for token in terms.cjk_tokens:
+        query.must(query.term("tokens", token))
+    for phrase in terms.cjk_phrases:
+        query.must(query.phrase("bigrams", _bigrams(phrase)))
+    if buyer_org_id:
+        query.must(query.term("buyer", int(buyer_org_id)))
+    if category:
+        query.must(query.term("category", category))
+    code = (category_code or "").strip()
+    if code:
+        query.must(query.term("code", code))
+    if status:
+        _status(query, status, micros(now))
+    if method:
+        query.must(query.term("method", method))
+    if budget_min is not None or budget_max is not None:
+        query.must(query.int_range("budget", budget_min, budget_max))
+    if deadline_from is not None or deadline_to is not None:
+        low = micros(_day_start(deadline_from)) if deadline_from is not None else None
+        high = micros(_day_start(deadline_to + timedelta(days=1))) if deadline_to is not None else None
+        query.must(query.int_range("deadline", low, high, include_high=False))
+    return query.build()
+
+
+def search_ids(query: tantivy.Query, *, sort: str, offset: int, limit: int) -> tuple[int, list[int]]:
+    """(how many tenders match, the ids of one page in the sort's order)."""
+    searcher = TENDER_INDEX.searcher()
+    if sort == "deadline":
+        result = searcher.search(query, limit=limit, offset=offset, count=True, order_by_field="soonest",
+                                 order=tantivy.Order.Asc)
+    else:
+        result = searcher.search(query, limit=limit, offset=offset, count=True, order_by_field="newest",
+                                 order=tantivy.Order.Desc)
+    ids = [key & ((1 << _ID_BITS) - 1) for key, _address in result.hits]
+    return result.count, ids

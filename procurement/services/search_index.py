@@ -1,0 +1,62 @@
+"""Keeping the tender search index (procurement.search.TENDER_INDEX) in step with the database.
+
+A service that changes what a published tender's document holds (publication, every
+status change, an amendment's dates) calls `tender_changed` inside its unit of work: one
+outbox message per tender and unit of work, committed or rolled back with the change.
+After commit its handler rewrites the tender's document from the database row as it then
+is, so a message that runs twice, late or out of order leaves the same index; a writer
+busy elsewhere makes it fail and the outbox retries it. `flask search rebuild` rewrites
+the whole index from the database; so does the minute sweep when it finds the index empty
+while tenders are published (a first deployment, a lost or new-version index directory).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import sqlalchemy as sa
+
+from core import outbox
+from core.db import after_commit, after_rollback, db
+from core.tasks import register_sweep
+from procurement import queries, search
+from procurement.models import Tender
+from procurement.states import TenderStatus
+
+log = logging.getLogger(__name__)
+
+KIND = "procurement.search_index"
+_PENDING = "procurement.search_index.pending"
+
+
+def tender_changed(tender_id: int) -> None:
+    """Queue the re-indexing of a tender (once per unit of work)."""
+    queries.forget_buyer_list()
+    pending: set[int] = db.session().info.setdefault(_PENDING, set())
+    if tender_id in pending:
+        return
+    pending.add(tender_id)
+    after_commit(lambda: pending.discard(tender_id))
+    after_rollback(lambda: pending.discard(tender_id))
+    outbox.enqueue(KIND, {"tender_ids": [tender_id]})
+
+
+@outbox.handler(KIND)
+def _reindex(payload: dict[str, Any]) -> None:
+    search.reindex_tenders(payload["tender_ids"])
+
+
+@register_sweep
+def rebuild_if_empty() -> int | None:
+    """Rebuild the index when it holds nothing but the database publishes tenders; returns
+    the documents written, or None when the index was not empty or nothing is published."""
+    if search.TENDER_INDEX.searcher().num_docs:
+        return None
+    published = db.session.scalar(sa.select(Tender.id).where(
+        Tender.status != TenderStatus.DRAFT.value, Tender.published_at.is_not(None)).limit(1))
+    if published is None:
+        return None
+    count = search.TENDER_INDEX.rebuild()
+    log.warning("tender search index was empty: rebuilt with %s documents", count)
+    return count

@@ -1,0 +1,200 @@
+"""The tender search index follows the database: every change of what a document holds goes
+through an outbox message (committed with the change, applied once after commit, retried
+when the index's writer is busy), `flask search rebuild` rewrites it from the rows, and a
+page never shows a tender the database no longer publishes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+import tantivy
+
+from core import clock, outbox
+from core import search as core_search
+from core.db import db, unit_of_work
+from core.models.outbox import OutboxMessage, OutboxStatus
+from core.tasks import SWEEPS
+from procurement import search
+from procurement.models import Tender
+from procurement.queries import TenderSearch, search_tenders
+from procurement.services import amendments
+from procurement.services import search_index as index_svc
+from procurement.services import tenders as svc
+from tests.procurement.factories import NOW, draft_tender, make_buyer, published_tender
+
+
+@pytest.fixture(autouse=True)
+def _frozen_clock():
+    clock.set_time(NOW)
+    yield
+    clock.reset()
+
+
+def _ids(**kwargs) -> list[int]:
+    return [t.id for t in search_tenders(TenderSearch(**kwargs)).items]
+
+
+def _documents(tender_id: int) -> int:
+    """How many documents the index holds for this tender."""
+    searcher = search.TENDER_INDEX.searcher()
+    return searcher.search(search.TENDER_INDEX.query().must(
+        search.TENDER_INDEX.query().term("id", tender_id)).build(), limit=1).count
+
+
+def _messages() -> list[OutboxMessage]:
+    return list(db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == index_svc.KIND)
+                                   .order_by(OutboxMessage.id)))
+
+
+def test_publishing_sends_one_message_and_indexes_the_tender():
+    buyer = make_buyer(2)
+    tender = draft_tender(buyer)
+    assert _messages() == [] and _documents(tender.id) == 0  # drafts are not indexed
+    svc.publish(tender, buyer.officer)
+    [message] = _messages()
+    assert message.payload == {"tender_ids": [tender.id]} and message.status == OutboxStatus.SENT
+    assert _documents(tender.id) == 1 and _ids(q="办公") == [tender.id]
+
+
+def test_cancelling_moves_the_tender_to_the_cancelled_filter():
+    buyer = make_buyer(2)
+    tender = published_tender(buyer)
+    svc.cancel(tender, buyer.officer, "Budget withdrawn")
+    assert _ids(status="cancelled") == [tender.id] and _ids(status="active.enquiries") == []
+    assert _documents(tender.id) == 1
+
+
+def test_an_amended_deadline_is_searched_at_its_new_date():
+    buyer = make_buyer(2)
+    tender = published_tender(buyer)  # deadline NOW + 30 days (2026-04-01 Beijing)
+    new_deadline = tender.submission_deadline + timedelta(days=10)
+    amendments.amend(tender, buyer.officer, reason="More time for the bidders",
+                     submission_deadline=new_deadline, opening_time=new_deadline + timedelta(hours=1))
+    assert _ids(deadline_from=new_deadline.date(), deadline_to=new_deadline.date()) == [tender.id]
+    assert _ids(deadline_to=(new_deadline - timedelta(days=2)).date()) == []
+
+
+def test_a_refused_change_sends_no_message_and_leaves_the_index():
+    buyer = make_buyer(2)
+    tender = published_tender(buyer)
+    before = len(_messages())
+    with pytest.raises(RuntimeError), unit_of_work():
+        index_svc.tender_changed(tender.id)
+        db.session.get(Tender, tender.id).title_zh = "会议桌"
+        raise RuntimeError("the unit of work fails")
+    assert len(_messages()) == before and _ids(q="办公") == [tender.id]
+
+
+def test_one_message_per_tender_and_unit_of_work():
+    buyer = make_buyer(2)
+    tender = published_tender(buyer)
+    before = len(_messages())
+    with unit_of_work():
+        index_svc.tender_changed(tender.id)
+        index_svc.tender_changed(tender.id)
+    assert len(_messages()) == before + 1
+    with unit_of_work():
+        index_svc.tender_changed(tender.id)  # a later unit of work sends its own
+    assert len(_messages()) == before + 2
+
+
+def test_a_message_applied_twice_leaves_one_document():
+    buyer = make_buyer(2)
+    tender = published_tender(buyer)
+    assert search.reindex_tenders([tender.id]) == 1
+    assert search.reindex_tenders([tender.id, tender.id]) == 1
+    assert _documents(tender.id) == 1 and _ids() == [tender.id]
+
+
+def test_reindexing_a_tender_the_database_no_longer_publishes_removes_it():
+    buyer = make_buyer(2)
+    tender = published_tender(buyer)
+    with unit_of_work():  # behind the services' back
+        db.session.get(Tender, tender.id).status = "draft"
+    assert _documents(tender.id) == 1
+    assert _ids() == []  # the page leaves out what the database does not publish...
+    assert search_tenders(TenderSearch()).total == 1  # ...which the count, from the index, still holds
+    search.reindex_tenders([tender.id])
+    assert _documents(tender.id) == 0 and search_tenders(TenderSearch()).total == 0
+
+
+def test_rebuild_writes_the_index_from_the_rows(app):
+    buyer = make_buyer(2)
+    first = published_tender(buyer)
+    second = published_tender(buyer, title_zh="会议桌椅")
+    draft_tender(buyer, title_zh="草稿")
+    with unit_of_work():  # behind the index's back
+        db.session.get(Tender, second.id).title_zh = "空调采购"
+    search.TENDER_INDEX.clear()
+    assert _ids() == []
+    result = app.test_cli_runner().invoke(args=["search", "rebuild"])
+    assert result.exit_code == 0, result.output
+    assert "tenders: 2 documents indexed" in result.output
+    assert sorted(_ids()) == sorted([first.id, second.id])
+    assert _ids(q="空调") == [second.id] and _ids(q="会议") == [] and _ids(q="草稿") == []
+
+
+def test_rebuild_refuses_an_unknown_index(app):
+    result = app.test_cli_runner().invoke(args=["search", "rebuild", "nothing"])
+    assert result.exit_code != 0 and "unknown index: nothing" in result.output
+
+
+def test_a_busy_writer_leaves_the_message_pending_for_a_retry(monkeypatch):
+    buyer = make_buyer(2)
+    tender = draft_tender(buyer)
+    monkeypatch.setattr(core_search, "WRITER_WAIT", 0.05)
+    other_process = tantivy.Index.open(str(search.TENDER_INDEX.directory()))  # as another process would
+    holder = other_process.writer(heap_size=15_000_000, num_threads=1)
+    try:
+        svc.publish(tender, buyer.officer)  # the publication commits; the index cannot be written
+        [message] = _messages()
+        assert message.status == OutboxStatus.PENDING and message.attempts == 1
+        assert "another writer holds it" in message.last_error
+        assert _ids() == []
+    finally:
+        holder.rollback()
+        del holder
+    clock.advance(timedelta(minutes=5))  # past the retry's backoff
+    assert outbox.drain()["sent"] == 1
+    db.session.expire_all()
+    assert _messages()[0].status == OutboxStatus.SENT and _ids() == [tender.id]
+
+
+def test_every_tender_status_change_reindexes(monkeypatch):
+    seen: list[int] = []
+    monkeypatch.setattr(index_svc, "tender_changed", seen.append)
+    buyer = make_buyer(2)
+    tender = published_tender(buyer)
+    svc.cancel(tender, buyer.officer, "Budget withdrawn")
+    assert seen == [tender.id, tender.id]  # published, then cancelled
+
+
+def test_the_query_builder_refuses_regex_syntax_in_a_prefix():
+    query = search.TENDER_INDEX.query()
+    with pytest.raises(ValueError):
+        query.prefix("tokens", "a.*")
+    assert query.prefix("tokens", "équipe") is not None
+
+
+def test_search_input_errors_are_not_index_errors():
+    """Odd input reaches the index only as our own tokens: nothing raises."""
+    buyer = make_buyer(2)
+    published_tender(buyer)
+    for q in ("a" * 500, "设" * 500, "équipement", "办公.*空调"):
+        assert search_tenders(TenderSearch(q=q)).items == [], q
+    for q in ("\x00", "*", '"办公"', "办公 *", "offi"):  # no term, or terms the tender holds
+        assert len(search_tenders(TenderSearch(q=q)).items) == 1, q
+
+
+def test_the_sweep_rebuilds_an_empty_index_when_tenders_are_published():
+    assert index_svc.rebuild_if_empty() is None  # nothing published: nothing to do
+    buyer = make_buyer(2)
+    tender = published_tender(buyer)
+    assert index_svc.rebuild_if_empty() is None  # the index holds it
+    search.TENDER_INDEX.clear()  # a lost index directory, a new index version
+    assert _ids() == []
+    assert index_svc.rebuild_if_empty() == 1
+    assert _ids() == [tender.id]
+    assert index_svc.rebuild_if_empty in SWEEPS
