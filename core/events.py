@@ -13,6 +13,7 @@ signals = Namespace()
 
 # accounts
 organization_verified = signals.signal("organization_verified")
+organization_renamed = signals.signal("organization_renamed")
 user_registered = signals.signal("user_registered")
 # payments
 payment_succeeded = signals.signal("payment_succeeded")

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from flask import flash
+from flask_babel import get_locale
 from markupsafe import Markup, escape
+from wtforms import SelectField
+from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import Select, html_params
 
 from core.errors import DomainError
@@ -49,29 +52,69 @@ def apply_errors(
 
 
 class LongSelect(Select):
-    """wtforms' Select widget for long option lists (a few hundred buyers): the same
-    markup, each option written with one escaped f-string instead of wtforms' generic
-    attribute rendering (about 10x faster; the search page renders 170+ options on every
-    request). Option groups and per-option attributes fall back to wtforms."""
+    """wtforms' Select widget, the same markup, for option lists that stay the same from
+    request to request (a few hundred buyers on every search page): each option's markup
+    is written once per choices list and language and reused; a request only picks the
+    selected one. A form keeps such a list by reusing the same list object (the search
+    form caches its translated choices per language). Option groups, per-option
+    attributes, multiple selection and non-string values fall back to wtforms."""
+
+    #: (id of the choices list, language) -> (that list, [(value, markup, selected markup)])
+    _CACHE_LIMIT = 64
+
+    def __init__(self, multiple: bool = False) -> None:
+        super().__init__(multiple=multiple)
+        self._options: dict[tuple[int, str], tuple[list, list[tuple[str, str, str]]]] = {}
+
+    def _option_markup(self, field) -> list[tuple[str, str, str]] | None:
+        choices = field.choices
+        if not isinstance(choices, list):
+            return None
+        key = (id(choices), str(get_locale()))
+        cached = self._options.get(key)
+        if cached is not None and cached[0] is choices:
+            return cached[1]
+        rows: list[tuple[str, str, str]] = []
+        for choice in choices:
+            if not isinstance(choice, SelectChoice) or choice.render_kw or choice.optgroup \
+                    or not isinstance(choice.value, str):
+                return None
+            label = choice.label if choice.label not in (None, "") else choice.value
+            body = f' value="{escape(choice.value)}">{escape(label)}</option>'
+            rows.append((choice.value, "<option" + body, "<option selected" + body))
+        if len(self._options) >= self._CACHE_LIMIT:
+            self._options.clear()
+        self._options[key] = (choices, rows)
+        return rows
+
+    def _rows(self, field) -> list[tuple[str, str, str]] | None:
+        return None if (self.multiple or field.coerce is not str) else self._option_markup(field)
+
+    def options(self, field) -> Markup:
+        """The `<option>` elements alone (a template writing its own `<select>`)."""
+        rows = self._rows(field)
+        if rows is None:
+            return Markup("".join(self.render_option(c) for c in field._iter_choices_normalized()))  # noqa: S704
+        data = field.data
+        return Markup("".join(selected if value == data else plain for value, plain, selected in rows))  # noqa: S704
 
     def __call__(self, field, **kwargs):
-        if field.has_groups():
+        if self._rows(field) is None:
             return super().__call__(field, **kwargs)
         kwargs.setdefault("id", field.id)
-        if self.multiple:
-            kwargs["multiple"] = True
         flags = getattr(field, "flags", {})
         for key in dir(flags):
             if key in self.validation_attrs and key not in kwargs:
                 kwargs[key] = getattr(flags, key)
-        html = [f"<select {html_params(name=field.name, **kwargs)}>"]
-        for choice in field._iter_choices_normalized():
-            if choice.render_kw:
-                html.append(self.render_option(choice))
-                continue
-            value = str(choice.value) if isinstance(choice.value, bool) else choice.value
-            label = choice.label if choice.label not in (None, "") else choice.value
-            selected = " selected" if choice.selected else ""
-            html.append(f'<option{selected} value="{escape(value)}">{escape(label)}</option>')
-        html.append("</select>")
-        return Markup("".join(html))  # noqa: S704 - every value and label escaped above
+        return Markup(f"<select {html_params(name=field.name, **kwargs)}>{self.options(field)}</select>")  # noqa: S704
+
+
+class FilterSelectField(SelectField):
+    """A select of a search form whose empty choice means "no filter": nothing chosen is
+    valid without walking the choices (wtforms would build a Choice per option, raise
+    "Not a valid choice." and load its message catalog, for Optional() to drop it)."""
+
+    def pre_validate(self, form) -> None:
+        if self.data in (None, ""):
+            return
+        super().pre_validate(form)

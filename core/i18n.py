@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from flask import current_app, has_request_context, request, session
 from flask_babel import format_datetime, get_locale
@@ -35,12 +35,20 @@ def select_locale() -> str:
 
 
 def select_timezone() -> str:
-    return "Asia/Shanghai"
+    return LOCAL_TZ.key
 
 
 def local_datetime(value: datetime | None, fmt: str = "yyyy-MM-dd HH:mm") -> str:
+    """`value` in Beijing time, as the CLDR pattern `fmt` (Babel) writes it. The default
+    pattern is digits only, the same in every language: written by strftime (a list page
+    writes 20 of them; Babel's formatter costs about 20x more). The time zone is always
+    LOCAL_TZ (select_timezone)."""
     if value is None:
         return ""
+    if fmt == "yyyy-MM-dd HH:mm":
+        local = (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).astimezone(LOCAL_TZ)
+        if local.year >= 1000:
+            return local.strftime("%Y-%m-%d %H:%M")
     return format_datetime(value, fmt)
 
 

@@ -37,6 +37,9 @@ WRITER_WAIT = 10.0
 #: Indexing memory of a writer (tantivy's minimum is 15 MB per indexing thread).
 WRITER_HEAP = 50_000_000
 
+#: Prefix queries kept per index (a dict emptied when full).
+PREFIX_CACHE = 4096
+
 #: Every declared index, by name (for `flask search rebuild` and the tests).
 INDEXES: dict[str, SearchIndex] = {}
 
@@ -60,6 +63,7 @@ class SearchIndex:
         self._open: dict[str, tantivy.Index] = {}  # by directory: one Index per process and app
         self._open_lock = threading.Lock()
         self._write_lock = threading.Lock()  # one writer per process (tantivy's lock is per directory)
+        self._prefixes: dict[tuple[str, str], tantivy.Query] = {}  # prefix queries, by (field, text)
         #: Directories written in this process since the last `forget_writes` (tests empty them).
         self.written: set[str] = set()
         INDEXES[name] = self
@@ -111,7 +115,7 @@ class SearchIndex:
             writer.delete_all_documents()
 
     def query(self) -> QueryBuilder:
-        return QueryBuilder(self.schema)
+        return QueryBuilder(self.schema, self._prefixes)
 
 
 def _acquire_writer(index: tantivy.Index, name: str) -> tantivy.IndexWriter:
@@ -133,8 +137,9 @@ class QueryBuilder:
     """A conjunction of tantivy queries on one schema: `must(...)`, `must_not(...)`, then
     `build()` (every document when nothing was added)."""
 
-    def __init__(self, schema: tantivy.Schema) -> None:
+    def __init__(self, schema: tantivy.Schema, prefixes: dict[tuple[str, str], tantivy.Query]) -> None:
         self.schema = schema
+        self._prefixes = prefixes
         self._clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
 
     def must(self, query: tantivy.Query) -> QueryBuilder:
@@ -161,7 +166,14 @@ class QueryBuilder:
         """Terms of `field` starting with `text` (letters and digits only: no regex syntax)."""
         if not text.isalnum():
             raise ValueError(f"prefix {text!r}: letters and digits only")
-        return tantivy.Query.regex_query(self.schema, field, f"{text}.*")
+        key = (field, text)
+        query = self._prefixes.get(key)
+        if query is None:  # built once per word: compiling its automaton costs more than searching
+            query = tantivy.Query.regex_query(self.schema, field, f"{text}.*")
+            if len(self._prefixes) >= PREFIX_CACHE:
+                self._prefixes.clear()
+            self._prefixes[key] = query
+        return query
 
     def phrase(self, field: str, words: list[str]) -> tantivy.Query:
         return tantivy.Query.phrase_query(self.schema, field, words)

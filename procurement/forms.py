@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
@@ -27,7 +28,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
 from core.clock import LOCAL_TZ
-from core.forms import LongSelect
+from core.forms import FilterSelectField, LongSelect
 from payments.forms import AmountField
 from procurement.states import (
     CATEGORY_LABELS,
@@ -88,25 +89,42 @@ class SearchForm(FlaskForm):
 
     q = StringField(_l("Keyword"), validators=[Optional(), Length(max=200)],
                     description=_l("Chinese or English words of the title, description, buyer or category code."))
-    status = SelectField(_l("Status"), validators=[Optional()], choices=[], widget=LongSelect())
-    method = SelectField(_l("Procurement method"), validators=[Optional()], choices=[], widget=LongSelect())
-    category = SelectField(_l("Category"), validators=[Optional()], choices=[], widget=LongSelect())
+    status = FilterSelectField(_l("Status"), validators=[Optional()], choices=[], widget=LongSelect())
+    method = FilterSelectField(_l("Procurement method"), validators=[Optional()], choices=[], widget=LongSelect())
+    category = FilterSelectField(_l("Category"), validators=[Optional()], choices=[], widget=LongSelect())
     category_code = StringField(_l("Category code"), validators=[Optional(), Length(max=40)])
-    buyer = SelectField(_l("Buyer"), validators=[Optional()], choices=[], widget=LongSelect())
+    buyer = FilterSelectField(_l("Buyer"), validators=[Optional()], choices=[], widget=LongSelect())
     budget_min = YuanField(_l("Budget from (yuan)"), validators=[Optional()])
     budget_max = YuanField(_l("Budget to (yuan)"), validators=[Optional()])
     deadline_from = DateField(_l("Deadline from"), validators=[Optional()])
     deadline_to = DateField(_l("Deadline to"), validators=[Optional()])
-    sort = SelectField(_l("Sort by"), validators=[Optional()],
-                       choices=[SelectChoice("newest", _l("Newest first")), SelectChoice("deadline", _l("Deadline soonest"))])
+    sort = FilterSelectField(_l("Sort by"), validators=[Optional()], choices=[], widget=LongSelect())
 
-    def set_choices(self, buyers) -> None:
-        any_ = [SelectChoice("", _l("Any"))]
-        self.status.choices = any_ + [SelectChoice(s.value, TENDER_STATUS_LABELS[s]) for s in PUBLIC_STATUSES]
-        self.method.choices = any_ + _choices(METHOD_LABELS)
-        self.category.choices = any_ + _choices(CATEGORY_LABELS)
-        self.buyer.choices = any_ + [SelectChoice(str(o.id), o.name_zh if not o.name_en else f"{o.name_zh} / {o.name_en}")
-                                     for o in buyers]
+    def set_choices(self, buyers: list) -> None:
+        """The selects' options: the same list objects on every request (LongSelect writes
+        their markup once per language); the buyers by their name in the page's language
+        (the other when it has none), one list per language while `buyers` is the same
+        list (queries.buyer_orgs keeps it for a minute)."""
+        self.status.choices = _STATUS_CHOICES
+        self.method.choices = _METHOD_CHOICES
+        self.category.choices = _CATEGORY_CHOICES
+        self.sort.choices = _SORT_CHOICES
+        chinese = str(get_locale()).startswith("zh")
+        cached = _buyer_choices.get(chinese)
+        if cached is None or cached[0] is not buyers:
+            cached = (buyers, [_ANY] + [SelectChoice(str(o.id), (o.name_zh or o.name_en) if chinese else
+                                                     (o.name_en or o.name_zh)) for o in buyers])
+            _buyer_choices[chinese] = cached
+        self.buyer.choices = cached[1]
+
+
+_ANY = SelectChoice("", _l("Any"))
+_STATUS_CHOICES = [_ANY] + [SelectChoice(s.value, TENDER_STATUS_LABELS[s]) for s in PUBLIC_STATUSES]
+_METHOD_CHOICES = [_ANY] + _choices(METHOD_LABELS)
+_CATEGORY_CHOICES = [_ANY] + _choices(CATEGORY_LABELS)
+_SORT_CHOICES = [SelectChoice("newest", _l("Newest first")), SelectChoice("deadline", _l("Deadline soonest"))]
+#: Chinese? -> (the buyers list they were made from, the choices)
+_buyer_choices: dict[bool, tuple[list, list[SelectChoice]]] = {}
 
 
 # --------------------------------------------------------------------------- officer: tender form
@@ -154,11 +172,11 @@ class TenderForm(FlaskForm):
     title_en = StringField(_l("Title (English)"), validators=[Optional(), Length(max=300)])
     description_zh = TextAreaField(_l("Description (Chinese)"), validators=[Optional(), Length(max=20000)])
     description_en = TextAreaField(_l("Description (English)"), validators=[Optional(), Length(max=20000)])
-    category = SelectField(_l("Category"), choices=_choices(CATEGORY_LABELS), validators=[InputRequired()])
+    category = FilterSelectField(_l("Category"), choices=_choices(CATEGORY_LABELS), validators=[InputRequired()])
     category_code = StringField(_l("Category code"), validators=[Optional(), Length(max=40)],
                                 description=_l("Government procurement catalogue code, e.g. A0201."))
     budget = YuanField(_l("Budget (yuan)"), validators=[InputRequired()])
-    method = SelectField(_l("Procurement method"), choices=[], validators=[InputRequired()])
+    method = FilterSelectField(_l("Procurement method"), choices=[], validators=[InputRequired()])
     enquiry_end = DateTimeLocalField(_l("End of the enquiry period"), format=DATETIME_FORMAT,
                                      validators=[Optional()], description=_l("Beijing time. Leave empty for none."))
     submission_deadline = DateTimeLocalField(_l("Submission deadline"), format=DATETIME_FORMAT,

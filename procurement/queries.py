@@ -7,7 +7,6 @@ as plain rows of the list columns. Everything else here reads the database.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import threading
 import time as _time
@@ -140,9 +139,9 @@ def _status_clause(status: str, now: datetime) -> sa.ColumnElement[bool] | None:
 
 @dataclass(frozen=True, slots=True)
 class TenderListItem:
-    """One search result: the list columns of a tender and its buyer, read as plain rows
-    (a page is 20 tuples, not 40 ORM objects with an identity map and loader state);
-    attribute names as on Tender, so status_now() and the templates read either."""
+    """One search result: the list columns of a tender and its buyer, from the index's
+    stored fields; attribute names as on Tender, so status_now() and the templates read
+    either."""
 
     id: int
     buyer_org_id: int
@@ -161,23 +160,28 @@ class TenderListItem:
     buyer: BuyerChoice
 
 
-#: The columns a result list shows or needs (status_now reads the dates): the row's
-#: fields, in their order (rows are read positionally).
-LIST_COLUMNS = tuple(f.name for f in dataclasses.fields(TenderListItem) if f.name != "buyer")
-_STATUS = LIST_COLUMNS.index("status")
-#: A page's rows by id, with the buyer's names (built once: the same statement for every search).
-_PAGE_ROWS = (sa.select(*(getattr(_T, name) for name in LIST_COLUMNS), _O.name_zh, _O.name_en)
-              .join(Organization.__table__, _O.id == _T.buyer_org_id)
-              .where(_T.id.in_(sa.bindparam("ids", expanding=True))))
+def _list_item(doc: dict[str, list]) -> TenderListItem:
+    """A result from a document's stored fields ({field: [values]})."""
+    def first(name: str, default: Any = None) -> Any:
+        values = doc.get(name)
+        return values[0] if values else default
+
+    buyer = first("buyer")
+    return TenderListItem(
+        id=first("id"), buyer_org_id=buyer, title_zh=first("title_zh", ""), title_en=first("title_en", ""),
+        category=first("category", ""), category_code=first("category_code", ""), method=first("method", ""),
+        budget=first("budget", 0), currency=first("currency", ""), status=first("status", ""),
+        enquiry_end=search.moment(first("enquiry_end")), submission_deadline=search.moment(first("deadline")),
+        opening_time=search.moment(first("opening")), published_at=search.moment(first("published")),
+        buyer=BuyerChoice(buyer, first("buyer_zh", ""), first("buyer_en", "")),
+    )
 
 
 def search_tenders(params: TenderSearch | None = None, **kwargs: Any) -> SearchResult:
     """Published tenders matching `params` (or keyword arguments of TenderSearch): one page
-    of TenderListItem rows (the list columns and the buyer's names) and the exact count.
-
-    The index (procurement.search) finds, counts and orders the matches and gives the
-    page's ids; the rows are then read by primary key. A tender the index still lists but
-    the database no longer publishes (its update not yet applied) is left out of the page."""
+    of TenderListItem (the list columns and the buyer's names) and the exact count, read
+    from the tender index (procurement.search) alone: it is kept in step with the database
+    by the outbox (procurement.services.search_index), a few milliseconds behind."""
     params = params or TenderSearch(**kwargs)
     per_page = max(1, min(int(params.per_page or 20), MAX_PER_PAGE))
     page = max(1, int(params.page or 1))
@@ -185,16 +189,8 @@ def search_tenders(params: TenderSearch | None = None, **kwargs: Any) -> SearchR
         q=params.q, buyer_org_id=params.buyer_org_id, category=params.category, category_code=params.category_code,
         status=params.status, method=params.method, budget_min=params.budget_min, budget_max=params.budget_max,
         deadline_from=params.deadline_from, deadline_to=params.deadline_to, now=clock.now())
-    total, ids = search.search_ids(query, sort=params.sort, offset=(page - 1) * per_page, limit=per_page)
-    if not ids:
-        return SearchResult([], total, page, per_page)
-    # Core statement on the session's connection: no ORM entity is loaded.
-    result = db.session.connection().execute(_PAGE_ROWS, {"ids": ids})
-    width = len(LIST_COLUMNS)
-    draft = TenderStatus.DRAFT.value
-    rows = {row[0]: TenderListItem(*row[:width], buyer=BuyerChoice(row[1], row[width] or "", row[width + 1] or ""))
-            for row in result if row[_STATUS] != draft}
-    return SearchResult([rows[i] for i in ids if i in rows], total, page, per_page)
+    total, docs = search.search_page(query, sort=params.sort, offset=(page - 1) * per_page, limit=per_page)
+    return SearchResult([_list_item(doc) for doc in docs], total, page, per_page)
 
 
 def _attach_buyers(tenders: Sequence[Tender]) -> None:

@@ -1,8 +1,9 @@
 """The public tender search index: tokens, the index's documents and its query.
 
 Published tenders are indexed in `TENDER_INDEX` (core.search, tantivy); the database stays
-the truth and the index is its read model: the search asks the index for one page of ids
-and the exact count, then reads those rows by primary key.
+the truth and the index is its read model: it finds, counts and orders the matches, and
+stores the columns a result list shows, so a page of results is read from the index alone
+(no database round trip; a tender's page reads the database).
 
 Tokens. Chinese has no spaces, and a two-character term (设备) must hit: every run of CJK
 characters gives each character and each two-character bigram as a token, latin/digit
@@ -17,8 +18,9 @@ category code; the raw status, method and category; every prefix of the category
 the buyer's id; the budget in fen; the enquiry end and submission deadline (microseconds
 since the epoch, absent when empty: the clock-derived statuses are ranges on them at
 query time); and two sort keys, (publication second, id) and (deadline second, id), so a
-page of "newest" or "by deadline" is ordered in the index with the id breaking ties.
-Drafts are never indexed.
+page of "newest" or "by deadline" is ordered in the index with the id breaking ties; and,
+stored, the list columns (titles, the buyer's names, code, currency, opening and
+publication times). Drafts are never indexed.
 """
 
 from __future__ import annotations
@@ -133,16 +135,22 @@ def query_terms(q: str | None) -> QueryTerms:
 
 
 def _schema(builder: tantivy.SchemaBuilder) -> None:
-    builder.add_integer_field("id", indexed=True, fast=True)
+    builder.add_integer_field("id", indexed=True, fast=True, stored=True)
     builder.add_text_field("tokens", tokenizer_name="whitespace", index_option="basic")
     builder.add_text_field("bigrams", tokenizer_name="whitespace", index_option="position")
-    for name in ("status", "method", "category", "code"):
-        builder.add_text_field(name, tokenizer_name="raw", index_option="basic")
-    builder.add_integer_field("buyer", indexed=True)
+    builder.add_text_field("code", tokenizer_name="raw", index_option="basic")
+    for name in ("status", "method", "category"):
+        builder.add_text_field(name, tokenizer_name="raw", index_option="basic", stored=True)
+    builder.add_integer_field("buyer", indexed=True, stored=True)
     for name in ("budget", "enquiry_end", "deadline"):
-        builder.add_integer_field(name, indexed=True, fast=True)
+        builder.add_integer_field(name, indexed=True, fast=True, stored=True)
     for name in ("newest", "soonest"):
         builder.add_integer_field(name, fast=True)
+    # Shown in a result list, never searched on (text fields are indexed whole: one term).
+    for name in ("title_zh", "title_en", "buyer_zh", "buyer_en", "category_code", "currency"):
+        builder.add_text_field(name, tokenizer_name="raw", index_option="basic", stored=True)
+    for name in ("opening", "published"):
+        builder.add_integer_field(name, stored=True)
 
 
 #: Sort keys count seconds from here (32 bits: until 2156) above the tender id (31 bits).
@@ -166,12 +174,19 @@ def _sort_key(moment: datetime | None, tender_id: int) -> int:
     return (seconds << _ID_BITS) | tender_id
 
 
+def moment(value: int | None) -> datetime | None:
+    """The datetime (UTC) of a time field's microseconds."""
+    return None if value is None else _UNIX_EPOCH + timedelta(microseconds=value)
+
+
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 #: The columns a document is made of (a tender joined with its buyer).
 _DOCUMENT_COLUMNS = (
     Tender.id, Tender.title_zh, Tender.title_en, Tender.description_zh, Tender.description_en,
-    Tender.category, Tender.category_code, Tender.method, Tender.status, Tender.budget, Tender.enquiry_end,
-    Tender.submission_deadline, Tender.published_at, Tender.buyer_org_id, Organization.name_zh,
-    Organization.name_en,
+    Tender.category, Tender.category_code, Tender.method, Tender.status, Tender.budget, Tender.currency,
+    Tender.enquiry_end, Tender.submission_deadline, Tender.opening_time, Tender.published_at, Tender.buyer_org_id,
+    Organization.name_zh, Organization.name_en,
 )
 
 
@@ -182,21 +197,23 @@ def _indexed_rows() -> sa.Select:
 
 
 def document(row) -> tantivy.Document:
-    (tender_id, title_zh, title_en, description_zh, description_en, category, code, method, status, budget,
-     enquiry_end, deadline, published_at, buyer_id, buyer_zh, buyer_en) = row
-    code = (code or "").strip()
+    (tender_id, title_zh, title_en, description_zh, description_en, category, category_code, method, status,
+     budget, currency, enquiry_end, deadline, opening, published_at, buyer_id, buyer_zh, buyer_en) = row
+    code = (category_code or "").strip()
     texts = (title_zh, title_en, description_zh, description_en, buyer_zh, buyer_en)
     doc = tantivy.Document(
         id=tender_id, tokens=search_tokens_for(*texts, code), bigrams=bigram_runs_for(*texts),
         status=status, method=method, category=category, buyer=buyer_id, budget=int(budget or 0),
         newest=_sort_key(published_at, tender_id), soonest=_sort_key(deadline, tender_id),
+        title_zh=title_zh or "", title_en=title_en or "", buyer_zh=buyer_zh or "", buyer_en=buyer_en or "",
+        category_code=category_code or "", currency=currency or "",
     )
     for n in range(1, len(code) + 1):
         doc.add_text("code", code[:n])
-    if enquiry_end is not None:
-        doc.add_integer("enquiry_end", micros(enquiry_end))
-    if deadline is not None:
-        doc.add_integer("deadline", micros(deadline))
+    for name, value in (("enquiry_end", enquiry_end), ("deadline", deadline), ("opening", opening),
+                        ("published", published_at)):
+        if value is not None:
+            doc.add_integer(name, micros(value))
     return doc
 
 
@@ -210,7 +227,7 @@ def _fill(writer: tantivy.IndexWriter) -> int:
     return count
 
 
-TENDER_INDEX = SearchIndex("tenders", 1, _schema, _fill)
+TENDER_INDEX = SearchIndex("tenders", 2, _schema, _fill)
 
 
 def reindex_tenders(tender_ids: Iterable[int]) -> int:
@@ -235,11 +252,17 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=clock.LOCAL_TZ)
 
 
-_LIVE = sorted(s.value for s in TIME_DRIVEN)
+#: Published statuses the clock does not drive (a draft is never indexed, listed anyway).
+_SETTLED = sorted(s.value for s in TenderStatus if s not in TIME_DRIVEN)
 
 
 def _status(query: QueryBuilder, status: str, now: int) -> None:
-    """The tender's status at `now` (microseconds) is `status` (see states.time_status)."""
+    """The tender's status at `now` (microseconds) is `status` (see states.time_status).
+
+    A clock-driven status is a date range that is not one of the settled statuses: "not
+    settled" rather than "one of the three clock-driven ones" (the same documents: the
+    lists are complementary), so the index walks the range's few thousand documents
+    instead of the ~85% of all tenders that are clock-driven (0.6 against 0.9 ms)."""
     try:
         wanted = TenderStatus(status)
     except ValueError:
@@ -247,16 +270,16 @@ def _status(query: QueryBuilder, status: str, now: int) -> None:
     if wanted not in TIME_DRIVEN:
         query.must(query.term("status", wanted.value))
         return
-    query.must(query.any_term("status", _LIVE))
     in_enquiries = query.int_range("enquiry_end", now, include_low=False)
     if wanted == TenderStatus.ENQUIRIES:
         query.must(in_enquiries)
-        return
-    query.must_not(in_enquiries)
-    if wanted == TenderStatus.TENDERING:
-        query.must(query.int_range("deadline", now, include_low=False))
     else:
-        query.must(query.int_range("deadline", None, now))
+        query.must_not(in_enquiries)
+        if wanted == TenderStatus.TENDERING:
+            query.must(query.int_range("deadline", now, include_low=False))
+        else:
+            query.must(query.int_range("deadline", None, now))
+    query.must_not(query.any_term("status", _SETTLED))
 
 
 def tender_query(*, q: str = "", buyer_org_id: int | None = None, category: str | None = None,
@@ -291,8 +314,9 @@ def tender_query(*, q: str = "", buyer_org_id: int | None = None, category: str 
     return query.build()
 
 
-def search_ids(query: tantivy.Query, *, sort: str, offset: int, limit: int) -> tuple[int, list[int]]:
-    """(how many tenders match, the ids of one page in the sort's order)."""
+def search_page(query: tantivy.Query, *, sort: str, offset: int, limit: int) -> tuple[int, list[dict]]:
+    """(how many tenders match, the stored fields of one page's documents in the sort's
+    order: {field: [values]})."""
     searcher = TENDER_INDEX.searcher()
     if sort == "deadline":
         result = searcher.search(query, limit=limit, offset=offset, count=True, order_by_field="soonest",
@@ -300,5 +324,4 @@ def search_ids(query: tantivy.Query, *, sort: str, offset: int, limit: int) -> t
     else:
         result = searcher.search(query, limit=limit, offset=offset, count=True, order_by_field="newest",
                                  order=tantivy.Order.Desc)
-    ids = [key & ((1 << _ID_BITS) - 1) for key, _address in result.hits]
-    return result.count, ids
+    return result.count, [searcher.doc(address).to_dict() for _key, address in result.hits]

@@ -271,6 +271,8 @@ def update_profile(org: Organization, actor: User, **fields: Any) -> Organizatio
         if changed:
             # Field names only: bank numbers and phones stay out of the audit log.
             audit("organization.updated", "organization", org.id, {"fields": sorted(changed)}, actor=actor)
+        if {"name_zh", "name_en"} & set(changed):
+            events.publish(events.organization_renamed, "accounts", org_id=org.id)
     return org
 
 

@@ -2,7 +2,9 @@
 
 A service that changes what a published tender's document holds (publication, every
 status change, an amendment's dates) calls `tender_changed` inside its unit of work: one
-outbox message per tender and unit of work, committed or rolled back with the change.
+outbox message per tender and unit of work, committed or rolled back with the change. A
+buyer organization renamed (accounts' `organization_renamed` event) sends one message for
+all its tenders (their documents hold its names).
 After commit its handler rewrites the tender's document from the database row as it then
 is, so a message that runs twice, late or out of order leaves the same index; a writer
 busy elsewhere makes it fail and the outbox retries it. `flask search rebuild` rewrites
@@ -17,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from core import outbox
+from core import events, outbox
 from core.db import after_commit, after_rollback, db
 from core.tasks import register_sweep
 from procurement import queries, search
@@ -44,7 +46,20 @@ def tender_changed(tender_id: int) -> None:
 
 @outbox.handler(KIND)
 def _reindex(payload: dict[str, Any]) -> None:
+    if "buyer_org_id" in payload:
+        ids = db.session.scalars(sa.select(Tender.id).where(Tender.buyer_org_id == payload["buyer_org_id"])).all()
+        search.reindex_tenders(ids)
+        return
     search.reindex_tenders(payload["tender_ids"])
+
+
+def _on_organization_renamed(sender: str, *, org_id: int, **_: Any) -> None:
+    queries.forget_buyer_list()
+    if db.session.scalar(sa.select(Tender.id).where(Tender.buyer_org_id == org_id).limit(1)) is not None:
+        outbox.enqueue(KIND, {"buyer_org_id": org_id})
+
+
+events.organization_renamed.connect(_on_organization_renamed, weak=False)
 
 
 @register_sweep

@@ -34,7 +34,7 @@ from procurement.models import Tender
 from procurement.services import amendments
 from procurement.services import tenders as svc
 from procurement.states import TenderStatus
-from procurement.views.public import LABELS
+from procurement.views.public import labels
 
 officer_required = require_role(Role.PROCUREMENT_OFFICER)
 
@@ -109,7 +109,7 @@ def _render_form(form: TenderForm, tender: Tender | None, sections: dict[str, li
         action_form=ActionForm(),
         lot_template=LotRowForm(prefix="lots-__index__"),
         criterion_template=CriterionRowForm(prefix="criteria-__index__"),
-        labels=LABELS,
+        labels=labels(),
     ), status
 
 
@@ -129,7 +129,7 @@ def my_tenders():
         statuses={t.id: svc.status_now(t) for t in rows},
         amendable={t.id for t in rows if amendments.can_amend_now(t)},
         status=status,
-        labels=LABELS,
+        labels=labels(),
         status_choices=[s for s in TenderStatus],
     )
 
@@ -264,5 +264,5 @@ def cancel_tender(tender_id: int):
         tender=tender,
         form=form,
         status=svc.status_now(tender),
-        labels=LABELS,
+        labels=labels(),
     ), status

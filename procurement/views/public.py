@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import abort, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -22,6 +23,7 @@ from core.db import db
 from core.files import send_stored_file
 from core.i18n import local_datetime
 from core.models.files import StoredFile
+from core.views import url_for_ids
 from procurement import bp, queries
 from procurement.forms import SearchForm
 from procurement.models import Tender, TenderDocument
@@ -55,6 +57,19 @@ LABELS = dict(
     status=TENDER_STATUS_LABELS, method=METHOD_LABELS, category=CATEGORY_LABELS, lot_status=LOT_STATUS_LABELS,
     evaluation=EVALUATION_METHOD_LABELS, criterion_kind=CRITERION_KIND_LABELS, badges=STATUS_BADGES,
 )
+_labels_by_language: dict[str, dict[str, dict]] = {}
+
+
+def labels() -> dict[str, dict]:
+    """LABELS with every label translated into the request's language: translated once per
+    language and process (a list page looks up three per row; a lazy label is translated
+    again each time it is written)."""
+    language = str(get_locale())
+    translated = _labels_by_language.get(language)
+    if translated is None:
+        translated = {kind: {key: str(label) for key, label in table.items()} for kind, table in LABELS.items()}
+        _labels_by_language[language] = translated
+    return translated
 
 
 def _user():
@@ -122,8 +137,9 @@ def tenders():
         result=result,
         args=args,
         statuses={t.id: svc.status_now(t) for t in result.items},
+        tender_url=url_for_ids("procurement.tender_detail", "tender_id"),
         now=now,
-        labels=LABELS,
+        labels=labels(),
         filtered=bool(args),
     )
 
@@ -224,7 +240,7 @@ def tender_detail(tender_id: int):
         can_cancel=officer and svc.can_cancel(tender),
         downloaded=bool(user and bidder and queries.has_downloaded(tender.id, user.id)),
         opened=status in OPENED_OR_LATER or tender.opened_at is not None,
-        labels=LABELS,
+        labels=labels(),
         TenderStatus=TenderStatus,
     )
 

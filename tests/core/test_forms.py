@@ -96,3 +96,53 @@ def test_long_select_leaves_groups_and_option_attributes_to_wtforms(app):
     attrs = WithAttributes()
     attrs.pick.choices = [SelectChoice("1", "one", render_kw={"disabled": True})]
     assert str(LongSelect()(attrs.pick)) == str(Select()(attrs.pick)) and "disabled" in str(LongSelect()(attrs.pick))
+
+
+def test_long_select_reuses_its_option_markup_and_still_marks_each_requests_choice(app):
+    from wtforms import Form, SelectField
+    from wtforms.fields.choices import SelectChoice
+    from wtforms.widgets import Select
+
+    from core.forms import LongSelect
+
+    widget = LongSelect()
+    choices = [SelectChoice("", "Any"), SelectChoice("2", '扬州 <b>"quoted"</b> & co'), SelectChoice("<&>", "")]
+
+    class Plain(Form):
+        pick = SelectField(choices=[])
+
+    for chosen in ("", "2", "<&>", None, "2"):  # the same list each time: written once, reused
+        form = Plain(data={"pick": chosen})
+        form.pick.choices = choices
+        assert str(widget(form.pick, class_="form-select")) == str(Select()(form.pick, class_="form-select"))
+    assert len(widget._options) == 1
+    changed = [*choices, SelectChoice("3", "three")]  # another list: written again
+    form = Plain(data={"pick": "3"})
+    form.pick.choices = changed
+    assert '<option selected value="3">three</option>' in str(widget(form.pick))
+
+
+def test_long_select_writes_lazy_labels_in_each_language(app):
+    from flask_babel import force_locale
+    from flask_babel import lazy_gettext as _l
+    from wtforms import Form, SelectField
+    from wtforms.fields.choices import SelectChoice
+
+    from core.forms import LongSelect
+
+    widget = LongSelect()
+    choices = [SelectChoice("", _l("Any"))]
+
+    class Plain(Form):
+        pick = SelectField(choices=[])
+
+    form = Plain()
+    form.pick.choices = choices
+    with app.test_request_context():
+        with force_locale("en"):
+            english = str(widget(form.pick))
+        with force_locale("zh_Hans_CN"):
+            chinese = str(widget(form.pick))
+        with force_locale("en"):
+            assert str(widget(form.pick)) == english
+    assert ">Any</option>" in english and ">Any</option>" not in chinese

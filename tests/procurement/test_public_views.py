@@ -98,6 +98,28 @@ def test_list_shows_bad_filter_input_next_to_the_field(client):
     assert "Enter an amount in yuan" in page and "Office equipment" in page
 
 
+def test_list_form_keeps_the_choices_and_names_buyers_in_the_page_language(client):
+    from accounts.states import OrgKind, Role
+    from tests.factories import make_org, make_user
+    from tests.procurement.factories import Buyer
+
+    org = make_org(kinds=[OrgKind.BUYER], name="扬州市图书馆")
+    org.name_en = "Yangzhou Library"
+    db.session.commit()
+    buyer = Buyer(org, make_user(org, [Role.PROCUREMENT_OFFICER]), [make_user(org, [Role.KEY_CUSTODIAN]) for _ in range(2)])
+    published_tender(buyer, title_en="Books")
+    query = {"buyer": str(org.id), "method": "open", "sort": "deadline", "lang": "en"}
+    en = _html(client.get("/procurement/tenders", query_string=query))
+    assert f'<option selected value="{org.id}">Yangzhou Library</option>' in en
+    assert '<option selected value="open">' in en and '<option selected value="deadline">' in en
+    assert '<select class="form-select" id="buyer" name="buyer">' in en and "Books" in en
+    bad = _html(client.get("/procurement/tenders", query_string={"status": "bogus", "lang": "en"}))
+    assert "Not a valid choice" in bad and 'class="form-select is-invalid" id="status"' in bad and "Books" in bad
+    _speak_chinese(client)
+    zh = _html(client.get("/procurement/tenders", query_string={k: v for k, v in query.items() if k != "lang"}))
+    assert f'<option selected value="{org.id}">扬州市图书馆</option>' in zh
+
+
 def test_list_paginates_and_keeps_the_filters(client):
     buyer = make_buyer(2)
     for _ in range(21):

@@ -108,16 +108,28 @@ def test_a_message_applied_twice_leaves_one_document():
     assert _documents(tender.id) == 1 and _ids() == [tender.id]
 
 
-def test_reindexing_a_tender_the_database_no_longer_publishes_removes_it():
+def test_a_change_behind_the_services_back_shows_once_reindexed():
     buyer = make_buyer(2)
     tender = published_tender(buyer)
-    with unit_of_work():  # behind the services' back
+    with unit_of_work():  # behind the services' back: no message
         db.session.get(Tender, tender.id).status = "draft"
-    assert _documents(tender.id) == 1
-    assert _ids() == []  # the page leaves out what the database does not publish...
-    assert search_tenders(TenderSearch()).total == 1  # ...which the count, from the index, still holds
+        db.session.get(Tender, tender.id).title_zh = "改名"
+    assert _ids() == [tender.id]  # the list is the index's: as last indexed
+    assert search_tenders(TenderSearch()).items[0].title_zh == "办公设备采购"
     search.reindex_tenders([tender.id])
     assert _documents(tender.id) == 0 and search_tenders(TenderSearch()).total == 0
+
+
+def test_a_result_carries_the_list_columns_as_the_database_holds_them():
+    buyer = make_buyer(2)
+    tender = published_tender(buyer, title_en="Office equipment", category_code="A0201")
+    [item] = search_tenders(TenderSearch()).items
+    row = db.session.get(Tender, tender.id)
+    for name in ("id", "buyer_org_id", "title_zh", "title_en", "category", "category_code", "method", "budget",
+                 "currency", "status", "enquiry_end", "submission_deadline", "opening_time", "published_at"):
+        assert getattr(item, name) == getattr(row, name), name
+    assert item.buyer.id == buyer.org.id and item.buyer.name_zh == buyer.org.name_zh
+    assert item.buyer.name_en == buyer.org.name_en
 
 
 def test_rebuild_writes_the_index_from_the_rows(app):
@@ -198,3 +210,20 @@ def test_the_sweep_rebuilds_an_empty_index_when_tenders_are_published():
     assert index_svc.rebuild_if_empty() == 1
     assert _ids() == [tender.id]
     assert index_svc.rebuild_if_empty in SWEEPS
+
+
+def test_a_renamed_buyer_is_searched_by_its_new_name():
+    from accounts.services.organizations import update_profile
+    from accounts.states import Role
+    from tests.factories import make_user
+
+    buyer = make_buyer(2)
+    tender = published_tender(buyer)
+    admin = make_user(buyer.org, [Role.ORG_ADMIN])
+    update_profile(buyer.org, admin, name_zh="扬州市图书馆", name_en="Yangzhou Library")
+    assert _ids(q="图书馆") == [tender.id] and _ids(q="library") == [tender.id]
+    [item] = search_tenders(TenderSearch()).items
+    assert item.buyer.name_zh == "扬州市图书馆" and item.buyer.name_en == "Yangzhou Library"
+    before = len(_messages())
+    update_profile(buyer.org, admin, contact_phone="0514-12345678")  # not a name: no message
+    assert len(_messages()) == before
