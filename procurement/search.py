@@ -232,12 +232,18 @@ TENDER_INDEX = SearchIndex("tenders", 2, _schema, _fill)
 
 def reindex_tenders(tender_ids: Iterable[int]) -> int:
     """Rewrite the documents of these tenders from the database (a draft or a missing
-    tender leaves none); returns how many documents they now have."""
+    tender leaves none); returns how many documents they now have.
+
+    The rows are read while this process holds the index's writer, on a connection of
+    their own (a statement sees every transaction committed before it): of two messages
+    about one tender handled at once, the one that writes last also read last, so a
+    slower handler never puts an older row back."""
     ids = sorted({int(i) for i in tender_ids})
     if not ids:
         return 0
-    rows = db.session.execute(_indexed_rows().where(Tender.id.in_(ids))).all()
     with TENDER_INDEX.writer() as writer:
+        with db.engine.connect() as conn:
+            rows = conn.execute(_indexed_rows().where(Tender.id.in_(ids))).all()
         for tender_id in ids:
             writer.delete_documents_by_term("id", tender_id)
         for row in rows:

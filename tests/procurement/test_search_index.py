@@ -227,3 +227,25 @@ def test_a_renamed_buyer_is_searched_by_its_new_name():
     before = len(_messages())
     update_profile(buyer.org, admin, contact_phone="0514-12345678")  # not a name: no message
     assert len(_messages()) == before
+
+
+def test_reindex_reads_the_rows_once_it_holds_the_writer(monkeypatch):
+    """A change committed while a handler waits for the writer is what that handler writes
+    (so of two handlers of one tender, the later writer never writes the older row)."""
+    from contextlib import contextmanager
+
+    buyer = make_buyer(2)
+    tender = published_tender(buyer)
+    real_writer = search.TENDER_INDEX.writer
+
+    @contextmanager
+    def writer_after_a_commit():
+        with unit_of_work():  # another transaction commits while this one waits for the lock
+            db.session.get(Tender, tender.id).title_zh = "会议室家具"
+        with real_writer() as writer:
+            yield writer
+
+    monkeypatch.setattr(search.TENDER_INDEX, "writer", writer_after_a_commit)
+    search.reindex_tenders([tender.id])
+    monkeypatch.undo()
+    assert _ids(q="会议") == [tender.id] and _ids(q="办公") == []
