@@ -37,8 +37,10 @@ WRITER_WAIT = 10.0
 #: Indexing memory of a writer (tantivy's minimum is 15 MB per indexing thread).
 WRITER_HEAP = 50_000_000
 
-#: Prefix queries kept per index (a dict emptied when full).
-PREFIX_CACHE = 4096
+#: Prefix queries kept per index (a dict emptied when full), for words up to this length
+#: (a compiled automaton grows with the word; visitors choose the words).
+PREFIX_CACHE = 256
+PREFIX_CACHE_LENGTH = 16
 
 #: Every declared index, by name (for `flask search rebuild` and the tests).
 INDEXES: dict[str, SearchIndex] = {}
@@ -166,6 +168,8 @@ class QueryBuilder:
         """Terms of `field` starting with `text` (letters and digits only: no regex syntax)."""
         if not text.isalnum():
             raise ValueError(f"prefix {text!r}: letters and digits only")
+        if len(text) > PREFIX_CACHE_LENGTH:
+            return tantivy.Query.regex_query(self.schema, field, f"{text}.*")
         key = (field, text)
         query = self._prefixes.get(key)
         if query is None:  # built once per word: compiling its automaton costs more than searching
@@ -174,6 +178,10 @@ class QueryBuilder:
                 self._prefixes.clear()
             self._prefixes[key] = query
         return query
+
+    @staticmethod
+    def nothing() -> tantivy.Query:
+        return tantivy.Query.empty_query()
 
     def phrase(self, field: str, words: list[str]) -> tantivy.Query:
         return tantivy.Query.phrase_query(self.schema, field, words)

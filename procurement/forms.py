@@ -172,11 +172,11 @@ class TenderForm(FlaskForm):
     title_en = StringField(_l("Title (English)"), validators=[Optional(), Length(max=300)])
     description_zh = TextAreaField(_l("Description (Chinese)"), validators=[Optional(), Length(max=20000)])
     description_en = TextAreaField(_l("Description (English)"), validators=[Optional(), Length(max=20000)])
-    category = FilterSelectField(_l("Category"), choices=_choices(CATEGORY_LABELS), validators=[InputRequired()])
+    category = SelectField(_l("Category"), choices=_choices(CATEGORY_LABELS), validators=[InputRequired()])
     category_code = StringField(_l("Category code"), validators=[Optional(), Length(max=40)],
                                 description=_l("Government procurement catalogue code, e.g. A0201."))
     budget = YuanField(_l("Budget (yuan)"), validators=[InputRequired()])
-    method = FilterSelectField(_l("Procurement method"), choices=[], validators=[InputRequired()])
+    method = SelectField(_l("Procurement method"), choices=[], validators=[InputRequired()])
     enquiry_end = DateTimeLocalField(_l("End of the enquiry period"), format=DATETIME_FORMAT,
                                      validators=[Optional()], description=_l("Beijing time. Leave empty for none."))
     submission_deadline = DateTimeLocalField(_l("Submission deadline"), format=DATETIME_FORMAT,

@@ -1,8 +1,8 @@
 """Read-side queries of procurement: public tender search and lists.
 
-The search asks the tender index (procurement.search: tokens, phrases, filters, the order
-and the exact count, in tantivy) for one page of ids, then reads those rows by primary key
-as plain rows of the list columns. Everything else here reads the database.
+The search reads the tender index alone (procurement.search: tokens, phrases, filters, the
+order, the exact count and the stored list columns, in tantivy). Everything else here
+reads the database.
 """
 
 from __future__ import annotations
@@ -111,9 +111,8 @@ class SearchResult:
         return len(self.items)
 
 
-#: The tables' columns (Core): a page's rows are read without loading ORM entities.
+#: The tenders table's columns (org_tenders' status filter, on the database).
 _T = Tender.__table__.c
-_O = Organization.__table__.c
 
 
 def _status_clause(status: str, now: datetime) -> sa.ColumnElement[bool] | None:
@@ -180,8 +179,10 @@ def _list_item(doc: dict[str, list]) -> TenderListItem:
 def search_tenders(params: TenderSearch | None = None, **kwargs: Any) -> SearchResult:
     """Published tenders matching `params` (or keyword arguments of TenderSearch): one page
     of TenderListItem (the list columns and the buyer's names) and the exact count, read
-    from the tender index (procurement.search) alone: it is kept in step with the database
-    by the outbox (procurement.services.search_index), a few milliseconds behind."""
+    from the tender index (procurement.search) alone. The index follows the database through
+    the outbox (procurement.services.search_index): once the consumer has handled a change,
+    readers in other processes see it within about half a second (tantivy reloads on
+    commit); a busy writer delays it by the outbox's retry."""
     params = params or TenderSearch(**kwargs)
     per_page = max(1, min(int(params.per_page or 20), MAX_PER_PAGE))
     page = max(1, int(params.page or 1))
@@ -256,7 +257,7 @@ def buyer_orgs(max_age: float | None = None) -> list[BuyerChoice]:
 
     A small list that changes rarely, asked for by every search page: it is cached per
     process for `max_age` seconds (config PROCUREMENT_BUYER_LIST_SECONDS, default 60; 0 in
-    testing) and dropped whenever this process changes a tender's search tokens. One
+    testing) and dropped whenever this process publishes or changes a tender. One
     index probe per organization (EXISTS), not a DISTINCT over every tender."""
     if max_age is None:
         max_age = current_app.config.get("PROCUREMENT_BUYER_LIST_SECONDS", 0 if current_app.testing else 60)

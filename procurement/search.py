@@ -288,6 +288,15 @@ def _status(query: QueryBuilder, status: str, now: int) -> None:
     query.must_not(query.any_term("status", _SETTLED))
 
 
+#: Integer fields hold signed 64 bits: a bound beyond them bounds nothing (clamped), an id
+#: beyond them matches nothing.
+_I64_MAX = (1 << 63) - 1
+
+
+def _clamp(value: int) -> int:
+    return max(-_I64_MAX, min(int(value), _I64_MAX))
+
+
 def tender_query(*, q: str = "", buyer_org_id: int | None = None, category: str | None = None,
                  category_code: str | None = None, status: str | None = None, method: str | None = None,
                  budget_min: int | None = None, budget_max: int | None = None, deadline_from: date | None = None,
@@ -301,7 +310,7 @@ def tender_query(*, q: str = "", buyer_org_id: int | None = None, category: str 
     for phrase in terms.cjk_phrases:
         query.must(query.phrase("bigrams", _bigrams(phrase)))
     if buyer_org_id:
-        query.must(query.term("buyer", int(buyer_org_id)))
+        query.must(query.term("buyer", int(buyer_org_id)) if 0 < buyer_org_id <= _I64_MAX else query.nothing())
     if category:
         query.must(query.term("category", category))
     code = (category_code or "").strip()
@@ -312,18 +321,28 @@ def tender_query(*, q: str = "", buyer_org_id: int | None = None, category: str 
     if method:
         query.must(query.term("method", method))
     if budget_min is not None or budget_max is not None:
-        query.must(query.int_range("budget", budget_min, budget_max))
+        query.must(query.int_range("budget", None if budget_min is None else _clamp(budget_min),
+                                   None if budget_max is None else _clamp(budget_max)))
     if deadline_from is not None or deadline_to is not None:
         low = micros(_day_start(deadline_from)) if deadline_from is not None else None
-        high = micros(_day_start(deadline_to + timedelta(days=1))) if deadline_to is not None else None
-        query.must(query.int_range("deadline", low, high, include_high=False))
+        high = None if deadline_to is None or deadline_to >= date.max else micros(
+            _day_start(deadline_to + timedelta(days=1)))
+        if low is not None or high is not None:  # (to the last day there is: no upper bound)
+            query.must(query.int_range("deadline", low, high, include_high=high is None))
     return query.build()
+
+
+#: Results reachable by paging (tantivy keeps offset + limit candidates per segment: an
+#: unbounded page number would be unbounded memory). A page beyond is empty.
+MAX_OFFSET = 10_000
 
 
 def search_page(query: tantivy.Query, *, sort: str, offset: int, limit: int) -> tuple[int, list[dict]]:
     """(how many tenders match, the stored fields of one page's documents in the sort's
     order: {field: [values]})."""
     searcher = TENDER_INDEX.searcher()
+    if offset > MAX_OFFSET:
+        return searcher.search(query, limit=1, count=True).count, []
     if sort == "deadline":
         result = searcher.search(query, limit=limit, offset=offset, count=True, order_by_field="soonest",
                                  order=tantivy.Order.Asc)

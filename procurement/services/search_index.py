@@ -10,6 +10,10 @@ is, so a message that runs twice, late or out of order leaves the same index; a 
 busy elsewhere makes it fail and the outbox retries it. `flask search rebuild` rewrites
 the whole index from the database; so does the minute sweep when it finds the index empty
 while tenders are published (a first deployment, a lost or new-version index directory).
+A message that used up its attempts (the index unwritable for a while: a long rebuild
+holding the writer, a full disk) is put back in the queue by the same sweep: a document
+rewrite has no reason to fail for good, and a dead one would leave a tender listed as it
+was, e.g. still open after its cancellation.
 """
 
 from __future__ import annotations
@@ -60,6 +64,20 @@ def _on_organization_renamed(sender: str, *, org_id: int, **_: Any) -> None:
 
 
 events.organization_renamed.connect(_on_organization_renamed, weak=False)
+
+
+@register_sweep
+def revive_dead_messages() -> int:
+    """Queue again the index messages that used up their attempts; returns how many."""
+    from core.models.outbox import OutboxMessage, OutboxStatus
+
+    dead = db.session.scalars(sa.select(OutboxMessage.id).where(
+        OutboxMessage.kind == KIND, OutboxMessage.status == OutboxStatus.DEAD).limit(500)).all()
+    for message_id in dead:
+        outbox.revive(message_id)
+    if dead:
+        log.warning("revived %s dead tender search index messages", len(dead))
+    return len(dead)
 
 
 @register_sweep

@@ -1,6 +1,6 @@
 """Public tender search: token building, keyword matching (Chinese 1/2/3+ characters,
-English), every filter, the clock-derived status filter, drafts never listed, and the
-search index kept in step with the database (outbox messages, rebuild, busy writer)."""
+English), every filter, the clock-derived status filter, sorting and paging, drafts never
+listed. (The index kept in step with the database: test_search_index.py.)"""
 
 from __future__ import annotations
 
@@ -325,3 +325,15 @@ def test_buyer_list_is_cached_and_dropped_when_a_tender_changes():
     queries.forget_buyer_list()
 
 
+
+
+def test_the_officer_list_and_the_index_agree_on_clock_driven_statuses():
+    """org_tenders filters by status in SQL, the public search in the index: the same rule."""
+    buyer = make_buyer(2)
+    made = [published_tender(buyer), published_tender(buyer, enquiry_end=None), published_tender(buyer, **_dates(25))]
+    svc.cancel(made[2], buyer.officer, "Budget withdrawn")
+    for moment in (NOW, NOW + timedelta(days=10), NOW + timedelta(days=29), NOW + timedelta(days=31)):
+        clock.set_time(moment)
+        for status in ("active.enquiries", "active.tendering", "awaiting_opening", "cancelled"):
+            in_sql = {t.id for t in queries.org_tenders(buyer.org.id, status)}
+            assert _ids(status=status) == in_sql, (moment, status)

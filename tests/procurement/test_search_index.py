@@ -1,11 +1,12 @@
 """The tender search index follows the database: every change of what a document holds goes
-through an outbox message (committed with the change, applied once after commit, retried
-when the index's writer is busy), `flask search rebuild` rewrites it from the rows, and a
-page never shows a tender the database no longer publishes."""
+through an outbox message (committed with the change, applied after commit, retried when
+the index's writer is busy, revived by the sweep when dead), `flask search rebuild` and
+the sweep rewrite it from the rows, results carry the rows' list columns, and odd input
+(huge pages, numbers, dates) gets a page, never an error."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -175,12 +176,74 @@ def test_a_busy_writer_leaves_the_message_pending_for_a_retry(monkeypatch):
 
 
 def test_every_tender_status_change_reindexes(monkeypatch):
+    """Every status change goes through tenders._move (the transition table): publication,
+    cancellation, and the opening's opened / unsuccessful all reindex through it."""
+    from procurement.states import TenderStatus
+
     seen: list[int] = []
     monkeypatch.setattr(index_svc, "tender_changed", seen.append)
     buyer = make_buyer(2)
     tender = published_tender(buyer)
     svc.cancel(tender, buyer.officer, "Budget withdrawn")
     assert seen == [tender.id, tender.id]  # published, then cancelled
+    other = published_tender(buyer)
+    with unit_of_work():
+        svc._move(db.session.get(Tender, other.id), TenderStatus.TENDERING, "moved")
+    assert seen[-1] == other.id and len(seen) == 4
+
+
+def test_a_longer_enquiry_period_is_followed_by_the_status_filter():
+    buyer = make_buyer(2)
+    tender = published_tender(buyer)  # enquiries until NOW + 10 days
+    later = tender.enquiry_end + timedelta(days=5)
+    amendments.amend(tender, buyer.officer, reason="More time for questions", enquiry_end=later)
+    clock.set_time(later - timedelta(days=1))
+    assert _ids(status="active.enquiries") == [tender.id] and _ids(status="active.tendering") == []
+    clock.set_time(later)
+    assert _ids(status="active.tendering") == [tender.id]
+
+
+def test_the_sweep_revives_dead_index_messages():
+    buyer = make_buyer(2)
+    tender = draft_tender(buyer)
+    svc.publish(tender, buyer.officer)
+    with unit_of_work():  # as if it had used up its attempts while the index was unwritable
+        message = _messages()[0]
+        message.status = OutboxStatus.DEAD
+    search.TENDER_INDEX.clear()
+    published_tender(buyer)  # the index is not empty: only the revival brings the first back
+    assert tender.id not in _ids()
+    assert index_svc.revive_dead_messages() == 1
+    assert index_svc.revive_dead_messages() == 0
+    outbox.drain()
+    assert tender.id in _ids()
+
+
+@pytest.mark.parametrize(("params", "listed"), [
+    (dict(page=10**12), 0), (dict(page=2**70), 0),  # beyond MAX_OFFSET: an empty page, the count kept
+    (dict(budget_min=10**30), 0), (dict(budget_max=10**30), 1), (dict(budget_min=-(10**30)), 1),
+    (dict(buyer_org_id=2**70), 0), (dict(buyer_org_id=-5), 0),
+    (dict(deadline_to=date.max), 1), (dict(deadline_from=date.min), 1),
+    (dict(budget_min=10, budget_max=5), 0), (dict(deadline_from=date(2026, 5, 1), deadline_to=date(2026, 4, 1)), 0),
+])
+def test_extreme_input_gets_a_page_not_an_error(params, listed):
+    buyer = make_buyer(2)
+    published_tender(buyer)
+    result = search_tenders(TenderSearch(**params))
+    assert len(result.items) == listed
+    assert result.total == (1 if "page" in params else listed)
+
+
+def test_extreme_input_through_the_page_and_the_api(client):
+    buyer = make_buyer(2)
+    published_tender(buyer, title_en="Office equipment")
+    for query in ("page=99999999999999999999", "budget_min=1e30", "buyer=99999999999999999999999",
+                  "deadline_to=9999-12-31", "page=-3"):
+        assert client.get(f"/procurement/tenders?{query}&lang=en").status_code == 200, query
+    for query in ("page=99999999999", "budget_min=99999999999999999999999", "buyer_org_id=99999999999999999999999",
+                  "deadline_to=9999-12-31"):
+        response = client.get(f"/api/v1/tenders?{query}")
+        assert response.status_code in (200, 422), (query, response.status_code)
 
 
 def test_the_query_builder_refuses_regex_syntax_in_a_prefix():
