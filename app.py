@@ -60,6 +60,7 @@ def create_app(config: type | dict[str, Any] | None = None, **overrides: Any) ->
     app.jinja_env.filters["localdt"] = i18n.local_datetime
     app.jinja_env.globals["localized"] = i18n.localized
     app.jinja_env.globals["current_language"] = i18n.current_language
+    app.context_processor(i18n.template_translations)
 
     for area in AREAS:
         area.init_app(app)

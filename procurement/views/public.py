@@ -7,6 +7,7 @@ supplier about itself (whether it downloaded the documents).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,8 +22,9 @@ from accounts.states import OrgKind, Role
 from core import clock
 from core.db import db
 from core.files import send_stored_file
-from core.i18n import local_datetime
+from core.i18n import current_language, local_datetime
 from core.models.files import StoredFile
+from core.money import format_money
 from core.views import url_for_ids
 from procurement import bp, queries
 from procurement.forms import SearchForm
@@ -37,6 +39,7 @@ from procurement.states import (
     METHOD_LABELS,
     TENDER_STATUS_LABELS,
     TenderStatus,
+    time_status,
 )
 
 #: Statuses from which the opening record exists.
@@ -121,6 +124,45 @@ def _search_params(form: SearchForm) -> tuple[queries.TenderSearch, dict[str, An
     return params, args
 
 
+@dataclass(frozen=True, slots=True)
+class ListRow:
+    """What the tender list shows of one result, written in the page's language."""
+
+    url: str
+    title: str
+    category: str
+    code: str
+    buyer: str
+    method: str
+    budget: str
+    status: str
+    badge: str
+    deadline: str
+
+
+def list_rows(items: list[queries.TenderListItem]) -> list[ListRow]:
+    """The result rows as the list shows them: labels translated once per language, one
+    url_for per page, the status at this moment (one call per row in Python is cheaper
+    than the dozen template calls it replaces)."""
+    names = labels()
+    url = url_for_ids("procurement.tender_detail", "tender_id")
+    chinese = current_language().startswith("zh")
+    now = clock.now()
+    rows = []
+    for t in items:
+        status = time_status(t, now)
+        rows.append(ListRow(
+            url=url(t.id),
+            title=(t.title_zh or t.title_en) if chinese else (t.title_en or t.title_zh),
+            category=names["category"].get(t.category, t.category), code=t.category_code or "",
+            buyer=(t.buyer.name_zh or t.buyer.name_en) if chinese else (t.buyer.name_en or t.buyer.name_zh),
+            method=names["method"].get(t.method, t.method), budget=format_money(t.budget, t.currency),
+            status=names["status"].get(status, status), badge=names["badges"].get(status, "secondary"),
+            deadline=local_datetime(t.submission_deadline),
+        ))
+    return rows
+
+
 @bp.get("/tenders")
 def tenders():
     form = SearchForm(request.args)
@@ -136,8 +178,7 @@ def tenders():
         form=form,
         result=result,
         args=args,
-        statuses={t.id: svc.status_now(t) for t in result.items},
-        tender_url=url_for_ids("procurement.tender_detail", "tender_id"),
+        rows=list_rows(result.items),
         now=now,
         labels=labels(),
         filtered=bool(args),

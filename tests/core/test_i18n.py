@@ -32,3 +32,17 @@ def test_switching_to_english_translates_the_page(app):
     assert 'lang="en"' in english
     assert "Canal" in english
     assert "运河平台" not in english
+
+
+def test_templates_translate_with_this_renders_language_and_escape_variables(app):
+    """core.i18n.template_translations: `_` and `ngettext` bound once per render, newstyle
+    (variables formatted and escaped), in a forced language too (mails to other people)."""
+    from flask import render_template_string
+    from flask_babel import force_locale
+
+    source = ("{{ _('%(n)s tenders found.', n=value) }}|"
+              "{{ ngettext('Notifications, %(num)d unread', 'Notifications, %(num)d unread', 3) }}")
+    with app.test_request_context("/?lang=en"):
+        assert render_template_string(source, value="<b>") == "&lt;b&gt; tenders found.|Notifications, 3 unread"
+        with force_locale("zh_Hans_CN"):
+            assert render_template_string(source, value=2) == "共找到 2 个招标项目。|通知，3 条未读"
