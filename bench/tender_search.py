@@ -22,15 +22,15 @@ primary-key lookup `/_bench/pk/<id>` of the same run:
 - mixed:       keyword + filters;
 - html-*:      the same through the HTML page /procurement/tenders (when present).
 
-Before the HTTP figures it prints the DATABASE LEVEL: `--clients` client processes
+Before the HTTP figures it prints the IN-PROCESS LEVEL: `--clients` client processes
 (spawned, each with its own app, pool and session, booted and connected before the first
 timed window: no shared GIL) call `procurement.queries.search_tenders` directly, pk being
 `session.get(Tender, id)`, in the same turns; beside it "alone": p50/p95 of one client
 calling each kind one at a time (the cost of one search with no concurrency).
 
 Goal (DESIGN.md section 10): p95 < 50 ms for the searches. (search_tenders reads the
-tender search index only, so the first table, named DATABASE LEVEL since it was written
-for the SQL search, now measures the index and the list-building Python.)
+tender search index only: the in-process level measures the index and the Python that
+builds a page; pk there is a database read.)
 """
 
 from __future__ import annotations
@@ -391,7 +391,7 @@ def profile_kind(app, paths: list[str], count: int = 30) -> None:
         print("    " + line.replace(str(h.ROOT) + "/", ""))
 
 
-# --------------------------------------------------------------------------- database level: calls
+# --------------------------------------------------------------------------- in-process level: calls
 
 
 def search_params(qs: str) -> dict:
@@ -438,7 +438,7 @@ def _db_call(kind: str, call) -> None:
 
 def _db_client(url: str, index: int, clients: int, calls: dict[str, list], schedule: list[tuple[str, float, bool]],
                barrier, start_at, out_queue) -> None:
-    """A client PROCESS of the database level (own interpreter, app, pool and session): for
+    """A client PROCESS of the in-process level (own interpreter, app, pool and session): for
     every (kind, seconds, measured) of `schedule`, waits for all clients at `barrier`, then
     calls that kind in a loop until the window closes (session removed after every call,
     as at the end of a request). Puts {kind: {"lat", "status", "end"}} of the measured
@@ -611,7 +611,7 @@ def main() -> int:
     parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--profile", default="", help="comma-separated kinds to cProfile in-process, e.g. zh-2,html-zh-2")
-    parser.add_argument("--db-only", action="store_true", help="database level only (no gunicorn, no HTTP)")
+    parser.add_argument("--db-only", action="store_true", help="in-process level only (no gunicorn, no HTTP)")
     parser.add_argument("--keep", action="store_true", help="keep the database canal_bench_search afterwards")
     parser.add_argument("--reuse", action="store_true", help="use the kept canal_bench_search as it is (no load)")
     parser.add_argument("--url", default=h.DEFAULT_PG_URL)
@@ -644,10 +644,10 @@ def main() -> int:
                 results = h.run_load(load, server.base_url, kinds, args.clients, seconds, args.turns)
         calls = db_calls(kinds)
         db_alone = alone_times(app, calls)
-        print(f"  database level: {args.clients} client processes (spawned, each its own app and session, removed "
+        print(f"  in-process level: {args.clients} client processes (spawned, each its own app and session, removed "
               "after every call) call search_tenders directly", flush=True)
         db_results = db_level(url, calls, args.clients, seconds, args.turns)
-        print(f"\n  DATABASE LEVEL ({args.clients} client processes; search_tenders; pk = session.get(Tender, id), same run)")
+        print(f"\n  IN-PROCESS LEVEL ({args.clients} client processes; search_tenders; pk = session.get(Tender, id), same run)")
         report(db_results, db_alone)
         if results is not None:
             alone = service_times(app, kinds)
