@@ -273,9 +273,7 @@ _LOCK_HEAD = sa.select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_fo
 
 
 def _lock_head(session: Session) -> tuple[int, str]:
-    table = _HEAD
-    stmt = _LOCK_HEAD
-    row = session.execute(stmt).first()
+    row = session.execute(_LOCK_HEAD).first()
     if row is None:
         dialect = session.get_bind().dialect.name
         if dialect == "postgresql":
@@ -284,8 +282,8 @@ def _lock_head(session: Session) -> tuple[int, str]:
             from sqlalchemy.dialects.sqlite import insert
         else:  # pragma: no cover
             raise RuntimeError(f"unsupported database {dialect}")
-        session.execute(insert(table).values(id=1, seq=0, hash=GENESIS_HASH).on_conflict_do_nothing())
-        row = session.execute(stmt).first()
+        session.execute(insert(_HEAD).values(id=1, seq=0, hash=GENESIS_HASH).on_conflict_do_nothing())
+        row = session.execute(_LOCK_HEAD).first()
     return int(row.seq), str(row.hash)
 
 
@@ -317,8 +315,8 @@ def _append_queued(session: Session) -> None:
     session.execute(sa.update(_HEAD).where(_HEAD.c.id == 1).values(seq=seq, hash=prev))
 
 
-_ENTRY_COLUMNS = ("seq", "ts", "actor_kind", "actor_user_id", "actor_org_id", "actor_label", "action", "obj_type",
-                  "obj_id", "data", "prev_hash", "hash")
+#: Every column of an entry, in table order (a queued entry holds them all).
+_ENTRY_COLUMNS = tuple(column.name for column in AuditEntry.__table__.c)
 
 
 @functools.lru_cache(maxsize=_ONE_STATEMENT_ROWS)

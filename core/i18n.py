@@ -62,11 +62,12 @@ def current_language() -> str:
     return str(get_locale() or current_app.config["BABEL_DEFAULT_LOCALE"])
 
 
-def localized(obj: object, field: str) -> str:
-    """Pick `field_zh` or `field_en` by locale, falling back to the other."""
+def localized(obj: object, field: str, language: str | None = None) -> str:
+    """Pick `field_zh` or `field_en` by locale (`language`, else the current one), falling
+    back to the other."""
     zh = getattr(obj, f"{field}_zh", None) or ""
     en = getattr(obj, f"{field}_en", None) or ""
-    if current_language().startswith("zh"):
+    if (language or current_language()).startswith("zh"):
         return zh or en
     return en or zh
 

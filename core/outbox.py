@@ -40,16 +40,25 @@ Handler = Callable[[dict[str, Any]], None]
 
 #: kind -> function performing a message of that kind.
 HANDLERS: dict[str, Handler] = {}
+#: Kinds retried until they succeed (never dead), with the delay capped at
+#: OUTBOX_BACKOFF_MAX: effects that have no reason to fail for good (a derived index).
+RETRY_FOREVER: set[str] = set()
 
 ERROR_MAX = 2000
 DEFAULT_LEASE_SECONDS = 300
 
 
-def handler(kind: str) -> Callable[[Handler], Handler]:
-    """Register the function that performs messages of `kind`: fn(payload) -> None; raise on failure."""
+def handler(kind: str, *, retry_forever: bool = False) -> Callable[[Handler], Handler]:
+    """Register the function that performs messages of `kind`: fn(payload) -> None; raise on
+    failure. With `retry_forever`, a failing message is never dead: it is retried at most
+    OUTBOX_BACKOFF_MAX seconds apart until it succeeds."""
 
     def decorator(fn: Handler) -> Handler:
         HANDLERS[kind] = fn
+        if retry_forever:
+            RETRY_FOREVER.add(kind)
+        else:
+            RETRY_FOREVER.discard(kind)
         return fn
 
     return decorator
@@ -107,14 +116,18 @@ def schedule_delivery(message_id: int) -> None:
         log.exception("could not schedule outbox message %s; the sweep will deliver it", message_id)
 
 
-def backoff(attempts: int) -> timedelta:
+def backoff(attempts: int, kind: str = "") -> timedelta:
     """Delay before the next try after `attempts` failed attempts."""
     base = current_app.config.get("OUTBOX_BACKOFF_BASE", 30)
+    if kind in RETRY_FOREVER:
+        cap = current_app.config.get("OUTBOX_BACKOFF_MAX", 3600)
+        return timedelta(seconds=min(base * 2 ** min(max(attempts - 1, 0), 30), cap))
     return timedelta(seconds=base * 2 ** max(attempts - 1, 0))
 
 
-def _max_attempts() -> int:
-    return int(current_app.config.get("OUTBOX_MAX_ATTEMPTS", 8))
+def _gives_up(kind: str, attempts: int) -> bool:
+    """Whether a message of `kind` that failed `attempts` times is dead."""
+    return kind not in RETRY_FOREVER and attempts >= int(current_app.config.get("OUTBOX_MAX_ATTEMPTS", 8))
 
 
 def _claim(message_id: int) -> tuple[str, str, dict[str, Any], int] | None:
@@ -125,7 +138,7 @@ def _claim(message_id: int) -> tuple[str, str, dict[str, Any], int] | None:
         now = clock.now()
         if message is None or message.status != OutboxStatus.PENDING or message.next_attempt_at > now:
             return None
-        if message.attempts >= _max_attempts():
+        if _gives_up(message.kind, message.attempts):
             message.status = OutboxStatus.DEAD
             return None
         message.attempts += 1
@@ -171,11 +184,11 @@ def deliver_one(message_id: int) -> str:
             message.last_error = None
             return "sent"
         message.last_error = error[:ERROR_MAX]
-        if message.attempts >= _max_attempts():
+        if _gives_up(kind, message.attempts):
             message.status = OutboxStatus.DEAD
             log.error("outbox message %s (%s) is dead after %s attempts", message_id, kind, message.attempts)
             return "dead"
-        message.next_attempt_at = now + backoff(message.attempts)
+        message.next_attempt_at = now + backoff(message.attempts, kind)
         return "retry"
 
 

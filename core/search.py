@@ -66,7 +66,7 @@ class SearchIndex:
         self._open_lock = threading.Lock()
         self._write_lock = threading.Lock()  # one writer per process (tantivy's lock is per directory)
         self._prefixes: dict[tuple[str, str], tantivy.Query] = {}  # prefix queries, by (field, text)
-        #: Directories written in this process since the last `forget_writes` (tests empty them).
+        #: Directories written in this process since the last `empty_written_indexes` (tests).
         self.written: set[str] = set()
         INDEXES[name] = self
 
@@ -199,7 +199,6 @@ def empty_written_indexes() -> None:
     tables are emptied after each test, so are the indexes that were written)."""
     for index in INDEXES.values():
         if index.written:
-            index.written.clear()
             index.clear()
             index.written.clear()
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
@@ -29,6 +28,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional, Val
 
 from core.clock import LOCAL_TZ
 from core.forms import FilterSelectField, LongSelect
+from core.i18n import current_language, localized
 from payments.forms import AmountField
 from procurement.states import (
     CATEGORY_LABELS,
@@ -109,12 +109,11 @@ class SearchForm(FlaskForm):
         self.method.choices = _METHOD_CHOICES
         self.category.choices = _CATEGORY_CHOICES
         self.sort.choices = _SORT_CHOICES
-        chinese = str(get_locale()).startswith("zh")
-        cached = _buyer_choices.get(chinese)
+        language = current_language()
+        cached = _buyer_choices.get(language)
         if cached is None or cached[0] is not buyers:
-            cached = (buyers, [_ANY] + [SelectChoice(str(o.id), (o.name_zh or o.name_en) if chinese else
-                                                     (o.name_en or o.name_zh)) for o in buyers])
-            _buyer_choices[chinese] = cached
+            cached = (buyers, [_ANY] + [SelectChoice(str(o.id), localized(o, "name", language)) for o in buyers])
+            _buyer_choices[language] = cached
         self.buyer.choices = cached[1]
 
 
@@ -123,8 +122,8 @@ _STATUS_CHOICES = [_ANY] + [SelectChoice(s.value, TENDER_STATUS_LABELS[s]) for s
 _METHOD_CHOICES = [_ANY] + _choices(METHOD_LABELS)
 _CATEGORY_CHOICES = [_ANY] + _choices(CATEGORY_LABELS)
 _SORT_CHOICES = [SelectChoice("newest", _l("Newest first")), SelectChoice("deadline", _l("Deadline soonest"))]
-#: Chinese? -> (the buyers list they were made from, the choices)
-_buyer_choices: dict[bool, tuple[list, list[SelectChoice]]] = {}
+#: language -> (the buyers list they were made from, the choices)
+_buyer_choices: dict[str, tuple[list, list[SelectChoice]]] = {}
 
 
 # --------------------------------------------------------------------------- officer: tender form

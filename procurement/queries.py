@@ -205,6 +205,7 @@ def _attach_buyers(tenders: Sequence[Tender]) -> None:
 
 
 def is_public(tender: Tender) -> bool:
+    """Published (anything with the status of a tender: the bids service passes its locked row)."""
     return tender.status != TenderStatus.DRAFT
 
 

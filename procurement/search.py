@@ -190,7 +190,7 @@ _DOCUMENT_COLUMNS = (
 )
 
 
-def _indexed_rows() -> sa.Select:
+def indexed_rows() -> sa.Select:
     """Published tenders (a draft cancelled before publication never was public)."""
     return (sa.select(*_DOCUMENT_COLUMNS).join(Organization, Organization.id == Tender.buyer_org_id)
             .where(Tender.status != TenderStatus.DRAFT.value, Tender.published_at.is_not(None)))
@@ -220,7 +220,7 @@ def document(row) -> tantivy.Document:
 def _fill(writer: tantivy.IndexWriter) -> int:
     count = 0
     with db.engine.connect() as conn:
-        result = conn.execution_options(yield_per=2000).execute(_indexed_rows().order_by(Tender.id))
+        result = conn.execution_options(yield_per=2000).execute(indexed_rows().order_by(Tender.id))
         for row in result:
             writer.add_document(document(row))
             count += 1
@@ -243,7 +243,7 @@ def reindex_tenders(tender_ids: Iterable[int]) -> int:
         return 0
     with TENDER_INDEX.writer() as writer:
         with db.engine.connect() as conn:
-            rows = conn.execute(_indexed_rows().where(Tender.id.in_(ids))).all()
+            rows = conn.execute(indexed_rows().where(Tender.id.in_(ids))).all()
         for tender_id in ids:
             writer.delete_documents_by_term("id", tender_id)
         for row in rows:

@@ -106,6 +106,11 @@ class Lot(IdMixin, TimestampMixin, Base):
 
     tender: Mapped[Tender] = relationship(back_populates="lots")
 
+    @property
+    def asks_bond(self) -> bool:
+        """Bidders on this lot must lodge a bid bond (its amount is more than zero)."""
+        return (self.bond_amount or 0) > 0
+
 
 class Criterion(IdMixin, Base):
     __tablename__ = "tender_criteria"

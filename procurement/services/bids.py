@@ -43,7 +43,7 @@ from core import clock, signing
 from core.db import db, for_update, unit_of_work
 from core.errors import InvalidTransition, NotFound, PermissionDenied, ValidationError
 from core.files import DEFAULT_ALLOWED, check_upload
-from procurement import sealing
+from procurement import queries, sealing
 from procurement.models import Bid, BidPart, Criterion, Lot, Tender, TenderInvitee
 from procurement.services import bonds, sealed_audit
 from procurement.states import (
@@ -416,7 +416,7 @@ def _valid_price(price_fen: Any) -> bool:
 
 def lot_bond_ok(tender: Tender, lot: Lot, org_id: int) -> bool:
     """Whether `org_id` may bid on `lot` as far as the bond goes (no bond needed: True)."""
-    if not lot.bond_amount:
+    if not lot.asks_bond:
         return True
     return bonds.has_acceptable_bond(tender, lot, org_id)
 
@@ -699,7 +699,7 @@ def submit_complete_bid(tender_id: int, user: User, org: Organization, *, prices
                for item in attachments]
     with unit_of_work():
         state = _lock_tender_state(tender_id, org.id)
-        if state.status == TenderStatus.DRAFT.value:
+        if not queries.is_public(state):
             raise NotFound()  # a draft's existence is not revealed
         _check_eligible(state, org)
         now = clock.now()  # after the lock: the opening takes FOR UPDATE on the same row

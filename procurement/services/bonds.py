@@ -80,7 +80,7 @@ __all__ = [
     "has_acceptable_bond",
     "supplier_bonds",
     "accepts_bonds",
-    "lots_taking_bonds",
+    "takes_bonds_now",
     "finance_queue",
     "transfer_payment",
     "guarantee_file",
@@ -248,16 +248,14 @@ def accepts_bonds(tender: Tender, now: datetime | None = None) -> bool:
     return time_status(tender, now) in (TenderStatus.ENQUIRIES, TenderStatus.TENDERING)
 
 
-def lots_taking_bonds(tender: Tender, now: datetime | None = None) -> list[Lot]:
-    """The lots a bond can be lodged for now: the tender takes bonds, the lot is active and
-    asks for one (the page offers "Lodge a bond" only when there is one)."""
-    if not accepts_bonds(tender, now):
-        return []
-    return [lot for lot in tender.lots if _takes_bond(lot)]
+def takes_bonds_now(tender: Tender, now: datetime | None = None) -> bool:
+    """A bond can be lodged now for some lot: the tender takes bonds, a lot is active and
+    asks for one (the page offers "Lodge a bond" only then)."""
+    return accepts_bonds(tender, now) and any(_takes_bond(lot) for lot in tender.lots)
 
 
 def _takes_bond(lot: Lot) -> bool:
-    return lot.status == LotStatus.ACTIVE and bool(lot.bond_amount) and lot.bond_amount > 0
+    return lot.status == LotStatus.ACTIVE and lot.asks_bond
 
 
 def _check_lodging(tender: Tender, lot: Lot, org: Organization) -> Lot:
@@ -272,7 +270,7 @@ def _check_lodging(tender: Tender, lot: Lot, org: Organization) -> Lot:
         raise InvalidTransition(_("Bid bonds can be lodged only before the submission deadline."))
     if lot.status != LotStatus.ACTIVE:
         raise InvalidTransition(_("This lot no longer takes bids."))
-    if not lot.bond_amount or lot.bond_amount <= 0:
+    if not lot.asks_bond:
         raise _invalid("bond_not_required", "lot", _("This lot needs no bid bond."))
     if tender.method == Method.INVITATION and org.id not in {i.org_id for i in tender.invitees}:
         raise PermissionDenied(_("Only invited suppliers take part in this tender."))
@@ -704,7 +702,7 @@ def has_acceptable_bond(tender: Tender, lot: Lot, org_id: int) -> bool:
     (transfer) / filed (guarantee) before the submission deadline (an unconfirmed bond
     fails qualification later). False otherwise (none, rejected, reported late, refunded).
     """
-    if not lot.bond_amount or lot.bond_amount <= 0:
+    if not lot.asks_bond:
         return True
     bond = bond_status_for(tender.id, lot.id, org_id)
     if bond is None:

@@ -10,10 +10,14 @@ is, so a message that runs twice, late or out of order leaves the same index; a 
 busy elsewhere makes it fail and the outbox retries it. `flask search rebuild` rewrites
 the whole index from the database; so does the minute sweep when it finds the index empty
 while tenders are published (a first deployment, a lost or new-version index directory).
-A message that used up its attempts (the index unwritable for a while: a long rebuild
-holding the writer, a full disk) is put back in the queue by the same sweep: a document
-rewrite has no reason to fail for good, and a dead one would leave a tender listed as it
-was, e.g. still open after its cancellation.
+The messages are retried until they succeed (outbox `retry_forever`): a document rewrite
+has no reason to fail for good (the index unwritable for a while: a long rebuild holding
+the writer, a full disk), and a dead one would leave a tender listed as it was, e.g.
+still open after its cancellation.
+
+One message per tender and unit of work: the outbox's dedup_key is unique for ever (a
+later change of the same tender needs its own message), so the tenders already queued
+are kept for the unit of work only.
 """
 
 from __future__ import annotations
@@ -28,7 +32,6 @@ from core.db import after_commit, after_rollback, db
 from core.tasks import register_sweep
 from procurement import queries, search
 from procurement.models import Tender
-from procurement.states import TenderStatus
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,7 @@ def tender_changed(tender_id: int) -> None:
     outbox.enqueue(KIND, {"tender_ids": [tender_id]})
 
 
-@outbox.handler(KIND)
+@outbox.handler(KIND, retry_forever=True)
 def _reindex(payload: dict[str, Any]) -> None:
     if "buyer_org_id" in payload:
         ids = db.session.scalars(sa.select(Tender.id).where(Tender.buyer_org_id == payload["buyer_org_id"])).all()
@@ -67,28 +70,12 @@ events.organization_renamed.connect(_on_organization_renamed, weak=False)
 
 
 @register_sweep
-def revive_dead_messages() -> int:
-    """Queue again the index messages that used up their attempts; returns how many."""
-    from core.models.outbox import OutboxMessage, OutboxStatus
-
-    dead = db.session.scalars(sa.select(OutboxMessage.id).where(
-        OutboxMessage.kind == KIND, OutboxMessage.status == OutboxStatus.DEAD).limit(500)).all()
-    for message_id in dead:
-        outbox.revive(message_id)
-    if dead:
-        log.warning("revived %s dead tender search index messages", len(dead))
-    return len(dead)
-
-
-@register_sweep
 def rebuild_if_empty() -> int | None:
     """Rebuild the index when it holds nothing but the database publishes tenders; returns
     the documents written, or None when the index was not empty or nothing is published."""
     if search.TENDER_INDEX.searcher().num_docs:
         return None
-    published = db.session.scalar(sa.select(Tender.id).where(
-        Tender.status != TenderStatus.DRAFT.value, Tender.published_at.is_not(None)).limit(1))
-    if published is None:
+    if db.session.execute(search.indexed_rows().limit(1)).first() is None:
         return None
     count = search.TENDER_INDEX.rebuild()
     log.warning("tender search index was empty: rebuilt with %s documents", count)

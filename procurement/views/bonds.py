@@ -152,7 +152,7 @@ def _render_supplier(tender: Tender, failing: tuple[int, FlaskForm] | None = Non
     mine = svc.supplier_bonds(tender.id, org.id)
     lots: list[dict[str, Any]] = []
     for lot in tender.lots:
-        if not lot.bond_amount:
+        if not lot.asks_bond:
             continue
         history = mine.get(lot.id, [])
         current = next((b for b in history if b.status != BondStatus.REJECTED), None)

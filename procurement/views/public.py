@@ -22,7 +22,7 @@ from accounts.states import OrgKind, Role
 from core import clock
 from core.db import db
 from core.files import send_stored_file
-from core.i18n import current_language, local_datetime
+from core.i18n import current_language, local_datetime, localized
 from core.models.files import StoredFile
 from core.money import format_money
 from core.views import url_for_ids
@@ -135,32 +135,25 @@ class ListRow:
     buyer: str
     method: str
     budget: str
-    status: str
-    badge: str
+    status: TenderStatus
     deadline: str
 
 
 def list_rows(items: list[queries.TenderListItem]) -> list[ListRow]:
     """The result rows as the list shows them: labels translated once per language, one
-    url_for per page, the status at this moment (one call per row in Python is cheaper
-    than the dozen template calls it replaces)."""
+    url_for per page, the status at this moment (one Python pass is cheaper than the dozen
+    template calls per row it replaces)."""
     names = labels()
     url = url_for_ids("procurement.tender_detail", "tender_id")
-    chinese = current_language().startswith("zh")
+    language = current_language()
     now = clock.now()
-    rows = []
-    for t in items:
-        status = time_status(t, now)
-        rows.append(ListRow(
-            url=url(t.id),
-            title=(t.title_zh or t.title_en) if chinese else (t.title_en or t.title_zh),
-            category=names["category"].get(t.category, t.category), code=t.category_code or "",
-            buyer=(t.buyer.name_zh or t.buyer.name_en) if chinese else (t.buyer.name_en or t.buyer.name_zh),
-            method=names["method"].get(t.method, t.method), budget=format_money(t.budget, t.currency),
-            status=names["status"].get(status, status), badge=names["badges"].get(status, "secondary"),
-            deadline=local_datetime(t.submission_deadline),
-        ))
-    return rows
+    return [ListRow(
+        url=url(t.id), title=localized(t, "title", language),
+        category=names["category"].get(t.category, t.category), code=t.category_code or "",
+        buyer=localized(t.buyer, "name", language), method=names["method"].get(t.method, t.method),
+        budget=format_money(t.budget, t.currency), status=time_status(t, now),
+        deadline=local_datetime(t.submission_deadline),
+    ) for t in items]
 
 
 @bp.get("/tenders")
@@ -171,7 +164,6 @@ def tenders():
     params, args = _search_params(form)
     params.page = request.args.get("page", 1, type=int) or 1
     result = queries.search_tenders(params)
-    now = clock.now()
     return render_template(
         "procurement/public/tenders.html",
         title=_("Tenders"),
@@ -179,7 +171,6 @@ def tenders():
         result=result,
         args=args,
         rows=list_rows(result.items),
-        now=now,
         labels=labels(),
         filtered=bool(args),
     )
@@ -275,7 +266,7 @@ def tender_detail(tender_id: int):
         officer=officer,
         # what the buttons offer, by the services' own rules
         can_ask=bidder and clarifications.can_ask_now(tender, now),
-        can_bond=bidder and bool(bonds.lots_taking_bonds(tender, now)),
+        can_bond=bidder and bonds.takes_bonds_now(tender, now),
         can_bid=bidder and bids.drafting_open(tender),
         can_amend=officer and amendments.can_amend_now(tender, now),
         can_cancel=officer and svc.can_cancel(tender),

@@ -87,13 +87,29 @@ def test_entries_are_appended_at_commit_as_one_linear_chain():
 
 
 @pytest.mark.parametrize("batch", [50, 51])
-def test_a_large_batch_is_appended_in_order_by_either_write_path(batch):
+def test_a_large_batch_is_appended_in_order_by_either_write_path(batch, is_postgres):
     """Up to 50 entries go in one statement with the head (PostgreSQL), more in a bulk insert
-    and an update: the chain, the head and the data are the same either way."""
+    and an update: the chain, the head and the data are the same either way (the path taken
+    is checked: on SQLite both batches take the bulk insert)."""
+    import sqlalchemy as sa
+
+    from core.db import db
+
     _append(1)
-    with unit_of_work():
-        for n in range(batch):
-            audit.record("batch.item", "thing", n, {"n": n, "label": f"第{n}条"})
+    statements: list[str] = []
+
+    def capture(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        with unit_of_work():
+            for n in range(batch):
+                audit.record("batch.item", "thing", n, {"n": n, "label": f"第{n}条"})
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", capture)
+    one_statement = any(s.startswith("WITH move_head") for s in statements)
+    assert one_statement == (is_postgres and batch <= 50)
     rows = _entries()
     assert [r.seq for r in rows] == list(range(1, batch + 2))
     assert [r.data["n"] for r in rows[1:]] == list(range(batch))

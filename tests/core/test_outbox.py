@@ -124,6 +124,34 @@ def test_message_is_dead_after_the_maximum_attempts(flaky, app, monkeypatch):
     assert len(flaky["calls"]) == 3  # a dead message is never tried again
 
 
+def test_a_kind_retried_for_ever_is_never_dead_and_waits_at_most_the_cap(app, monkeypatch):
+    monkeypatch.setitem(app.config, "OUTBOX_MAX_ATTEMPTS", 3)
+    monkeypatch.setitem(app.config, "OUTBOX_BACKOFF_MAX", 100)
+    calls: list[datetime] = []
+
+    def fails_five_times(payload):
+        calls.append(clock.now())
+        if len(calls) <= 5:
+            raise OSError("index busy")
+
+    outbox.handler("test.forever", retry_forever=True)(fails_five_times)
+    try:
+        clock.set_time(T0)
+        message_id = _enqueue("test.forever")
+        for _ in range(6):
+            clock.advance(timedelta(seconds=100))
+            outbox.drain()
+        message = _fresh(message_id)
+        assert (message.status, message.attempts) == ("sent", 6)  # beyond OUTBOX_MAX_ATTEMPTS
+        gaps = [(b - a).total_seconds() for a, b in zip(calls, calls[1:], strict=False)]
+        assert gaps == [100.0] * 5  # 30, 60, then capped at 100 (retried at each 100 s drain)
+        assert outbox.backoff(10, "test.forever") == timedelta(seconds=100)
+        assert outbox.backoff(10, "test.flaky") == timedelta(seconds=30 * 2**9)
+    finally:
+        outbox.HANDLERS.pop("test.forever", None)
+        outbox.RETRY_FOREVER.discard("test.forever")
+
+
 def test_message_enqueued_while_the_worker_is_down_is_delivered_by_the_sweep(performed, worker_down):
     message_id = _enqueue(payload={"n": 7})
     assert performed == []
