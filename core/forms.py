@@ -109,6 +109,28 @@ class LongSelect(Select):
         return Markup(f"<select {html_params(name=field.name, **kwargs)}>{self.options(field)}</select>")  # noqa: S704
 
 
+def search_field(field, type: str = "text", placeholder: str = "") -> Markup:  # noqa: A002 - the input's type
+    """A search form's labelled control: label, then the select (a LongSelect's cached
+    options) or the input, then the field's errors. Written in one Python pass: as a
+    macro it cost a tenth of the tender list page (ten fields)."""
+    invalid = " is-invalid" if field.errors else ""
+    ident = escape(field.id)
+    name = escape(field.name)
+    options = getattr(field.widget, "options", None)
+    if options is not None:
+        control = f'<select class="form-select{invalid}" id="{ident}" name="{name}">{options(field)}</select>'
+    else:
+        maxlength = getattr(field.flags, "maxlength", None)
+        extra = (f' maxlength="{escape(maxlength)}"' if maxlength else "") + \
+            (f' placeholder="{escape(placeholder)}"' if placeholder else "")
+        control = (f'<input class="form-control{invalid}" id="{ident}"{extra} name="{name}" '
+                   f'type="{escape(type)}" value="{escape(field._value())}">')
+    errors = "".join(f'<div class="invalid-feedback">{escape(error)}</div>' for error in field.errors)
+    return Markup(  # noqa: S704 - every value above is escaped
+        f'<div class="mb-3"><label class="form-label" for="{ident}">{escape(field.label.text)}</label>'
+        f"{control}{errors}</div>")
+
+
 class FilterSelectField(SelectField):
     """A select of a search form whose empty choice means "no filter": nothing chosen is
     valid without walking the choices (wtforms would build a Choice per option, raise

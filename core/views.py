@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from types import SimpleNamespace
 from urllib.parse import urlparse
 
 from flask import current_app, redirect, render_template, request, session, url_for
+from markupsafe import Markup, escape
 
 from core import bp
+from core.forms import search_field
+from core.i18n import current_language
+
+bp.add_app_template_global(search_field)
 
 
 @bp.get("/")
@@ -75,3 +82,41 @@ def path_if(path: str, method: str = "GET") -> str | None:
     except Exception:  # NotFound, MethodNotAllowed
         return None
     return path
+
+
+# --- Fragments of the shell rendered once --------------------------------------------------
+
+_HOLE = re.compile("\x00(\\w+)\x00")
+_FRAGMENTS_LIMIT = 512
+
+
+@bp.app_template_global()
+def fragment(name: str, *key: object, caller: Callable, cache: bool = True, **holes: object) -> Markup:
+    """A piece of the page shell that reads the same for every request with the same key.
+
+    `{% call(h) fragment('nav', request.blueprint, csrf=csrf_token()) %}...{{ h.csrf }}...{% endcall %}`
+
+    The block is rendered once per app, language and key. Its per-request values, the
+    holes, are passed in as keyword arguments: the block reads them as attributes of its
+    argument, and they are filled in (escaped) on every request. With `cache=False` (a
+    signed-in user's header) or templates that reload (development), the block is simply
+    rendered with the values."""
+    def render(values: dict[str, object]) -> Markup:
+        return caller(SimpleNamespace(**values)) if caller.arguments else caller()
+
+    if not cache or current_app.jinja_env.auto_reload:
+        return render(holes)
+    store: dict[tuple, list[str]] = current_app.extensions.setdefault("canal.fragments", {})
+    full_key = (name, current_language(), *key)
+    parts = store.get(full_key)
+    if parts is None:
+        markers = {hole: Markup(f"\x00{hole}\x00") for hole in holes}  # noqa: S704 - identifiers
+        text = str(render(markers))
+        parts = _HOLE.split(text)  # literal, hole name, literal, ...
+        if len(store) >= _FRAGMENTS_LIMIT:
+            store.clear()
+        store[full_key] = parts
+    if len(parts) == 1:
+        return Markup(parts[0])  # noqa: S704 - rendered by the autoescaping template
+    return Markup("".join(  # noqa: S704 - literals rendered by the template, holes escaped here
+        str(escape(holes[part])) if i % 2 else part for i, part in enumerate(parts)))

@@ -264,5 +264,4 @@ def cancel_tender(tender_id: int):
         tender=tender,
         form=form,
         status=svc.status_now(tender),
-        labels=labels(),
     ), status

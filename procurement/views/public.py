@@ -16,6 +16,7 @@ from flask import abort, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import Markup
 
 from accounts.permissions import current_org, has_role
 from accounts.states import OrgKind, Role
@@ -64,15 +65,26 @@ _labels_by_language: dict[str, dict[str, dict]] = {}
 
 
 def labels() -> dict[str, dict]:
-    """LABELS with every label translated into the request's language: translated once per
-    language and process (a list page looks up three per row; a lazy label is translated
-    again each time it is written)."""
+    """LABELS with every label translated into the request's language, and `badge`: each
+    status as the coloured badge the tender pages show. Made once per language and process
+    (a list page looks up three per row; a lazy label is translated again each time it is
+    written)."""
     language = str(get_locale())
     translated = _labels_by_language.get(language)
     if translated is None:
         translated = {kind: {key: str(label) for key, label in table.items()} for kind, table in LABELS.items()}
+        translated["badge"] = {
+            status: Markup('<span class="badge text-bg-{}">{}</span>').format(  # noqa: S704 - format escapes
+                STATUS_BADGES.get(status, "secondary"), label)
+            for status, label in translated["status"].items()}
         _labels_by_language[language] = translated
     return translated
+
+
+@bp.app_template_global()
+def tender_badge(status: TenderStatus) -> Markup:
+    """A tender status as the coloured badge every tender page shows."""
+    return labels()["badge"][status]
 
 
 def _user():
@@ -135,7 +147,7 @@ class ListRow:
     buyer: str
     method: str
     budget: str
-    status: TenderStatus
+    badge: Markup
     deadline: str
 
 
@@ -151,7 +163,7 @@ def list_rows(items: list[queries.TenderListItem]) -> list[ListRow]:
         url=url(t.id), title=localized(t, "title", language),
         category=names["category"].get(t.category, t.category), code=t.category_code or "",
         buyer=localized(t.buyer, "name", language), method=names["method"].get(t.method, t.method),
-        budget=format_money(t.budget, t.currency), status=time_status(t, now),
+        budget=format_money(t.budget, t.currency), badge=names["badge"][time_status(t, now)],
         deadline=local_datetime(t.submission_deadline),
     ) for t in items]
 
@@ -171,7 +183,6 @@ def tenders():
         result=result,
         args=args,
         rows=list_rows(result.items),
-        labels=labels(),
         filtered=bool(args),
     )
 

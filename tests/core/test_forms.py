@@ -146,3 +146,30 @@ def test_long_select_writes_lazy_labels_in_each_language(app):
         with force_locale("en"):
             assert str(widget(form.pick)) == english
     assert ">Any</option>" in english and ">Any</option>" not in chinese
+
+
+# --------------------------------------------------------------------------- search_field
+
+
+def test_search_field_writes_label_control_and_errors_escaped(app):
+    from wtforms import Form, SelectField, StringField
+    from wtforms.fields.choices import SelectChoice
+    from wtforms.validators import Length
+
+    from core.forms import LongSelect, search_field
+
+    class Search(Form):
+        q = StringField('Words <"all">', validators=[Length(max=40)])
+        pick = SelectField("Pick", choices=[SelectChoice("", "Any"), SelectChoice("a&b", "A & B")], widget=LongSelect())
+
+    form = Search(data={"q": 'x"<y>&', "pick": "a&b"})
+    form.validate()
+    form.q.errors = ["Too <long>"]
+    assert str(search_field(form.q, type="search", placeholder='e.g. "办公"')) == (
+        '<div class="mb-3"><label class="form-label" for="q">Words &lt;&#34;all&#34;&gt;</label>'
+        '<input class="form-control is-invalid" id="q" maxlength="40" placeholder="e.g. &#34;办公&#34;" name="q" '
+        'type="search" value="x&#34;&lt;y&gt;&amp;"><div class="invalid-feedback">Too &lt;long&gt;</div></div>')
+    assert str(search_field(form.pick)) == (
+        '<div class="mb-3"><label class="form-label" for="pick">Pick</label>'
+        '<select class="form-select" id="pick" name="pick"><option value="">Any</option>'
+        '<option selected value="a&amp;b">A &amp; B</option></select></div>')

@@ -146,3 +146,92 @@ def test_static_assets_of_the_shell_are_served(client):
         assert client.get(path).status_code == 200
     js = client.get("/static/js/canal.js").get_data(as_text=True)
     assert "data-countdown" in js and "data-confirm" in js
+
+
+# --------------------------------------------------------------------------- fragments rendered once
+
+
+_FRAGMENT = ("{% call(h) fragment('probe', area, cache=cache, token=token, back=back) %}"
+             "[{{ _('Log in') }}|{{ h.token }}|{{ h.back }}|{{ count() }}]{% endcall %}")
+
+
+def _fragment_renders(app, language: str, area: str, token: str, back: str, cache: bool = True,
+                      counter: list | None = None) -> str:
+    counter = counter if counter is not None else []
+
+    def count() -> int:
+        counter.append(1)
+        return len(counter)
+
+    with app.app_context(), app.test_request_context("/"):  # an app context of its own: a fresh locale
+        from flask import session
+        session["lang"] = language
+        return render_template_string(_FRAGMENT, area=area, cache=cache, token=token, back=back, count=count)
+
+
+def test_a_fragment_is_rendered_once_per_language_and_key_with_its_holes_filled_and_escaped(app):
+    app.extensions.pop("canal.fragments", None)
+    renders: list = []
+    first = _fragment_renders(app, "en", "one", "t1", "/a?q=1", counter=renders)
+    again = _fragment_renders(app, "en", "one", 'x"<y>&', "/b?q=<script>", counter=renders)
+    assert first == "[Log in|t1|/a?q=1|1]"
+    # the block did not run again (the counter inside it stayed at 1); the holes are this request's, escaped
+    assert again == "[Log in|x&#34;&lt;y&gt;&amp;|/b?q=&lt;script&gt;|1]"
+    assert len(renders) == 1
+    # another key and another language are rendered separately
+    assert _fragment_renders(app, "en", "two", "t", "/", counter=renders) == "[Log in|t|/|2]"
+    assert _fragment_renders(app, "zh_Hans_CN", "one", "t", "/", counter=renders) == "[登录|t|/|3]"
+
+
+def test_an_uncached_fragment_and_reloading_templates_render_the_block_every_time(app):
+    app.extensions.pop("canal.fragments", None)
+    renders: list = []
+    assert _fragment_renders(app, "en", "one", "a", "/", cache=False, counter=renders) == "[Log in|a|/|1]"
+    assert _fragment_renders(app, "en", "one", "b", "/", cache=False, counter=renders) == "[Log in|b|/|2]"
+    app.jinja_env.auto_reload = True
+    try:
+        _fragment_renders(app, "en", "one", "a", "/", counter=renders)
+        assert _fragment_renders(app, "en", "one", "a", "/", counter=renders) == "[Log in|a|/|4]"
+    finally:
+        app.jinja_env.auto_reload = False
+    assert "canal.fragments" not in app.extensions
+
+
+def _own(app, call):
+    """`call()` in an app context of its own, as every request is in production (the test's
+    shared one would keep flask.g, the CSRF token and the signed-in user, between clients)."""
+    with app.app_context():
+        return call()
+
+
+def test_the_visitors_header_is_shared_but_each_request_gets_its_own_token_return_path_and_area(app):
+    first, second = app.test_client(), app.test_client()
+    a = _html(_own(app, lambda: first.get("/procurement/tenders?q=%3Cb%3E")))
+    b = _html(_own(app, lambda: second.get("/sme/")))
+    c = _html(_own(app, lambda: second.get("/procurement/tenders?q=x")))
+    tokens = []
+    for html, path in ((a, "/procurement/tenders?q=%3Cb%3E"), (c, "/procurement/tenders?q=x")):
+        form = re.search(r'<form method="post" action="/lang".*?</form>', html, re.S).group(0)
+        assert f'name="next" value="{path}"' in form
+        tokens.append(re.search(r'name="csrf_token" value="([^"]+)"', form).group(1))
+    # each visitor's form carries a token of its own session: accepted there, refused in the other
+    def switch(client, token):
+        return _own(app, lambda: client.post("/lang", data={"lang": "en", "csrf_token": token})).status_code
+
+    assert switch(first, tokens[1]) == 400 and switch(second, tokens[0]) == 400
+    assert switch(first, tokens[0]) == 303 and switch(second, tokens[1]) == 303
+    assert re.search(r'class="nav-link active" href="/procurement/"', a)
+    assert re.search(r'class="nav-link active" href="/sme/"', b) and not re.search(r'class="nav-link active" href="/procurement/"', b)
+
+
+def test_a_signed_in_header_is_never_shared(client, app):
+    one = make_user(make_org([OrgKind.SME], name="One Ltd"), [Role.ORG_ADMIN], email="one@example.com")
+    two = make_user(make_org([OrgKind.SME], name="Two Ltd"), [Role.ORG_ADMIN], email="two@example.com")
+    _own(app, lambda: login(client, one))
+    assert "one@example.com" in _html(_own(app, lambda: client.get("/procurement/tenders")))
+    other = app.test_client()
+    _own(app, lambda: login(other, two))
+    html = _html(_own(app, lambda: other.get("/procurement/tenders")))
+    assert "two@example.com" in html and "one@example.com" not in html
+    visitor = _html(_own(app, lambda: app.test_client().get("/procurement/tenders")))
+    assert "one@example.com" not in visitor and "two@example.com" not in visitor and 'href="/accounts/login"' in visitor
