@@ -503,20 +503,21 @@ def _build_enquiries(ctx: Context, spec: Spec) -> Built:
 
 
 def _build_tendering(ctx: Context, spec: Spec) -> Built:
+    from core.files import check_upload
     from procurement.models import Criterion
     from procurement.services import amendments
 
     deadline = ctx.days(14)
     tender, shares = _published(spec, ctx.health, at=ctx.days(-10), deadline=deadline)
     with _at(ctx.days(-8)):
-        extra = _stored_pdf("supplementary-notice.pdf", "Supplementary notice (amendment 2)",
-                            ["The delivery schedule of annex 3 is clarified: three batches, 30 days apart."],
-                            "tender_document", ctx.health.officer)
+        extra = check_upload(_pdf("Supplementary notice (amendment 2)",
+                                  ["The delivery schedule of annex 3 is clarified: three batches, 30 days apart."]),
+                             filename="补充说明 Supplementary notice.pdf", allowed={"pdf"})
         amendments.amend(tender, ctx.health.officer,
                          "补充交货批次说明，并将投标截止时间顺延两日。/ Delivery batches clarified; the submission "
                          "deadline moves two days later.",
                          submission_deadline=deadline + timedelta(days=2),
-                         add_documents=[(extra, "补充说明 / Supplementary notice")])
+                         add_documents=[extra])
     db.session.refresh(tender)
     lot = tender.lots[0]
     criteria = list(db.session.scalars(sa.select(Criterion).where(Criterion.tender_id == tender.id)

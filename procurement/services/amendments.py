@@ -32,10 +32,10 @@ from accounts.models import User
 from core import audit, clock
 from core.db import db, for_update, unit_of_work
 from core.errors import InvalidTransition, ValidationError
-from core.models.files import StoredFile
+from core.files import CheckedUpload
 from procurement.models import Bid, Tender, TenderAmendment, TenderDocument
 from procurement.services import alerts, participants, search_index
-from procurement.services.tenders import _require_officer
+from procurement.services.tenders import _require_officer, store_documents
 from procurement.states import BidStatus, TenderStatus, time_status
 
 __all__ = [
@@ -171,16 +171,10 @@ def _check_documents(tender: Tender, add_count: int, remove_ids: list[int]) -> d
 
 
 def _change_documents(
-    tender: Tender, number: int, add_documents: list[tuple[StoredFile, str]], remove: list[TenderDocument],
+    tender: Tender, officer: User, number: int, add_documents: list[CheckedUpload], remove: list[TenderDocument],
 ) -> dict[str, Any]:
     changes: dict[str, Any] = {}
-    added = []
-    for stored, title in add_documents:
-        doc = TenderDocument(tender_id=tender.id, stored_file_id=stored.id, version=number,
-                             title=(title or stored.original_name or "")[:255])
-        db.session.add(doc)
-        db.session.flush()
-        added.append({"id": doc.id, "title": doc.title})
+    added = [{"id": doc.id, "title": doc.title} for doc in store_documents(tender, officer, add_documents, number)]
     for doc in remove:
         doc.removed_in_version = number
     if added:
@@ -215,7 +209,7 @@ def apply_amendment(
     submission_deadline: datetime | None = None,
     opening_time: datetime | None = None,
     enquiry_end: datetime | None = None,
-    add_documents: Iterable[tuple[StoredFile, str]] = (),
+    add_documents: Iterable[CheckedUpload] = (),
     remove_document_ids: Iterable[int] = (),
     material: bool = False,
     question_id: int | None = None,
@@ -245,7 +239,7 @@ def apply_amendment(
                        _("Change a date or the documents: this amendment changes nothing."))
 
     number = (tender.version or 1) + 1
-    changes.update(_change_documents(tender, number, add_documents, [current[i] for i in remove_ids]))
+    changes.update(_change_documents(tender, officer, number, add_documents, [current[i] for i in remove_ids]))
     tender.submission_deadline = new_deadline
     tender.opening_time = new_opening
     tender.enquiry_end = new_enquiry_end

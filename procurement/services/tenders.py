@@ -218,7 +218,7 @@ def create_draft(
         db.session.flush()
         audit.record("tender.created", "tender", tender.id,
                      {"method": tender.method, "buyer_org_id": buyer_org.id}, actor=_actor(actor, buyer_org))
-        _store_documents(tender, actor, documents)
+        store_documents(tender, actor, documents)
     db.session.refresh(tender)
     return tender
 
@@ -234,10 +234,12 @@ def add_document(tender: Tender, actor: User, stored_file: StoredFile, title: st
     return doc
 
 
-def _attach_document(tender: Tender, actor: User, stored_file: StoredFile, title: str = "") -> TenderDocument:
-    """Inside a unit of work, on a draft the actor may edit."""
-    doc = TenderDocument(tender_id=tender.id, stored_file_id=stored_file.id, version=tender.version,
-                         title=title or stored_file.original_name)
+def _attach_document(tender: Tender, actor: User, stored_file: StoredFile, title: str = "",
+                     version: int | None = None) -> TenderDocument:
+    """Inside a unit of work: the stored file becomes a document of the tender's version
+    `version` (default: the current one)."""
+    doc = TenderDocument(tender_id=tender.id, stored_file_id=stored_file.id, version=version or tender.version,
+                         title=(title or stored_file.original_name or "")[:255])
     db.session.add(doc)
     db.session.flush()
     audit.record("tender.document_added", "tender", tender.id, {"document_id": doc.id},
@@ -245,13 +247,17 @@ def _attach_document(tender: Tender, actor: User, stored_file: StoredFile, title
     return doc
 
 
-def _store_documents(tender: Tender, actor: User, documents: Iterable[CheckedUpload]) -> None:
-    """Store checked uploads and attach them (inside the caller's unit of work: a failure
-    leaves neither rows nor files, see core.files.store_bytes)."""
-    for upload in documents:
-        stored = store_bytes(upload.data, original_name=upload.name, content_type=upload.content_type,
-                             purpose="tender_document", uploaded_by_id=actor.id)
-        _attach_document(tender, actor, stored, upload.name)
+def store_documents(tender: Tender, actor: User, documents: Iterable[CheckedUpload],
+                    version: int | None = None) -> list[TenderDocument]:
+    """Store checked uploads and attach them to the tender's version `version` (default:
+    the current one): a draft's documents, or an amendment's. Inside the caller's unit of
+    work, after its rules are checked: a failure leaves neither rows nor files (see
+    core.files.store_bytes)."""
+    return [_attach_document(tender, actor, store_bytes(upload.data, original_name=upload.name,
+                                                        content_type=upload.content_type,
+                                                        purpose="tender_document", uploaded_by_id=actor.id),
+                             upload.name, version)
+            for upload in documents]
 
 
 # --------------------------------------------------------------------------- publishing
@@ -597,7 +603,7 @@ def update_draft(
         db.session.expire(tender)
         audit.record("tender.updated", "tender", tender.id, {"fields": changed},
                      actor=audit.user_actor(actor.id, tender.buyer_org_id, actor.email))
-        _store_documents(tender, actor, documents)
+        store_documents(tender, actor, documents)
     db.session.refresh(tender)
     return tender
 

@@ -30,9 +30,9 @@ from accounts.permissions import current_org, get_for_org_or_404, require_role
 from accounts.services.organizations import organizations_by_id
 from accounts.states import Role
 from core.clock import now as clock_now
-from core.db import db, unit_of_work
+from core.db import db
 from core.errors import DomainError
-from core.files import save_file
+from core.files import check_upload
 from core.forms import apply_errors
 from core.i18n import local_datetime
 from procurement import bp, queries
@@ -280,22 +280,19 @@ def amend_tender(tender_id: int):
 
 
 def _do_amend(tender: Tender, form: AmendForm) -> None:
-    uploads = [f for f in (form.documents.data or []) if getattr(f, "filename", "")]
-    with unit_of_work():  # the stored files and the amendment commit together
-        added = []
-        for upload in uploads:
-            stored = save_file(upload, filename=upload.filename, allowed=DOCUMENT_TYPES, purpose="tender_document",
-                               uploaded_by_id=_me().id)
-            added.append((stored, stored.original_name))
-        amendment_svc.amend(
-            tender, _me(), form.reason.data,
-            submission_deadline=to_utc(form.submission_deadline.data),
-            opening_time=to_utc(form.opening_time.data),
-            enquiry_end=to_utc(form.enquiry_end.data),
-            add_documents=added,
-            remove_document_ids=form.remove_document_ids.data or [],
-            material=bool(form.material.data),
-        )
+    """Each upload is read and checked in memory (a refused one names itself on the
+    field); the service stores them with the amendment, in its unit of work."""
+    uploads = [check_upload(f, filename=f.filename, allowed=DOCUMENT_TYPES)
+               for f in (form.documents.data or []) if getattr(f, "filename", "")]
+    amendment_svc.amend(
+        tender, _me(), form.reason.data,
+        submission_deadline=to_utc(form.submission_deadline.data),
+        opening_time=to_utc(form.opening_time.data),
+        enquiry_end=to_utc(form.enquiry_end.data),
+        add_documents=uploads,
+        remove_document_ids=form.remove_document_ids.data or [],
+        material=bool(form.material.data),
+    )
 
 
 # --------------------------------------------------------------------------- suppliers: alerts

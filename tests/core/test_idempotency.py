@@ -269,24 +269,3 @@ def test_a_concurrent_request_with_the_same_key_gets_409(api_client, idem_app, p
     replay = _post(idem_app.test_client(), "slow", key="busy")
     assert replay.headers.get("Idempotent-Replayed") == "true"
     assert CALLS == ["slow"]
-
-
-def test_an_argument_schema_is_built_once_not_per_request(api_client, monkeypatch):
-    """core.api.Parser keeps one instance per schema class (webargs would build one per
-    request); the instance holds no per-load state, so two requests still load apart."""
-    from core import api
-
-    built: list[int] = []
-    real_init = ItemIn.__init__
-
-    def counting(self, *args, **kwargs):
-        built.append(1)
-        real_init(self, *args, **kwargs)
-
-    monkeypatch.setattr(ItemIn, "__init__", counting)
-    parser = blp.ARGUMENTS_PARSER
-    assert isinstance(parser, api.Parser)
-    monkeypatch.setattr(parser, "_schemas", {})
-    assert _post(api_client, "first", key=None).status_code == 201
-    assert _post(api_client, "second", key=None).status_code == 201
-    assert len(built) == 1 and CALLS[-2:] == ["first", "second"]

@@ -11,7 +11,7 @@ from accounts.states import Role
 from core import clock
 from core.db import db, unit_of_work
 from core.errors import InvalidTransition, PermissionDenied, ValidationError
-from core.files import save_file
+from core.files import check_upload
 from core.models.audit import AuditEntry
 from procurement.models import Bid, DocumentDownload, TenderAmendment, TenderDocument
 from procurement.services import alerts, clarifications
@@ -23,9 +23,8 @@ from tests.procurement.factories import PDF, inbox_of, make_buyer, make_supplier
 pytestmark = pytest.mark.usefixtures("frozen_clock")
 
 
-def _stored(name="addendum.pdf"):
-    with unit_of_work():
-        return save_file(PDF, filename=name, allowed={"pdf"}, purpose="tender_document")
+def _upload(name="addendum.pdf"):
+    return check_upload(PDF, filename=name, allowed={"pdf"})
 
 
 def _bid(tender, org, user, *, status="submitted", version=1):
@@ -54,15 +53,15 @@ def test_moving_the_dates_versions_them(buyer, tender):
 def test_documents_are_superseded_not_deleted(buyer, tender):
     original = svc.current_documents(tender)[0]
     a = svc.amend(tender, buyer.officer, "Corrected specification",
-                  add_documents=[(_stored("spec-v2.pdf"), "Specification v2")], remove_document_ids=[original.id])
+                  add_documents=[_upload("Specification v2.pdf")], remove_document_ids=[original.id])
     docs = db.session.scalars(sa.select(TenderDocument).where(TenderDocument.tender_id == tender.id)
                               .order_by(TenderDocument.id)).all()
     assert len(docs) == 2
     assert docs[0].removed_in_version == 2 and docs[0].version == 1
-    assert docs[1].version == 2 and docs[1].removed_in_version is None and docs[1].title == "Specification v2"
+    assert docs[1].version == 2 and docs[1].removed_in_version is None and docs[1].title == "Specification v2.pdf"
     assert [d.id for d in svc.current_documents(tender)] == [docs[1].id]
     assert a.changes["documents_removed"] == [{"id": original.id, "title": original.title}]
-    assert a.changes["documents_added"][0]["title"] == "Specification v2"
+    assert a.changes["documents_added"][0]["title"] == "Specification v2.pdf"
 
 
 def test_removing_every_document_or_an_unknown_one_is_refused(buyer, tender):
@@ -78,7 +77,7 @@ def test_removing_every_document_or_an_unknown_one_is_refused(buyer, tender):
 
 def test_within_15_days_of_the_deadline_the_deadline_must_move(buyer, tender):
     clock.set_time(tender.submission_deadline - timedelta(days=10))
-    extra = (_stored(), "Addendum")
+    extra = _upload()
     with pytest.raises(ValidationError) as exc:
         svc.amend(tender, buyer.officer, "Late addendum", add_documents=[extra])
     assert exc.value.code == "deadline_must_move"
@@ -94,7 +93,7 @@ def test_within_15_days_of_the_deadline_the_deadline_must_move(buyer, tender):
 
 def test_more_than_15_days_before_the_deadline_no_move_is_needed(buyer, tender):
     clock.set_time(tender.submission_deadline - timedelta(days=15))
-    a = svc.amend(tender, buyer.officer, "Early addendum", add_documents=[(_stored(), "Addendum")])
+    a = svc.amend(tender, buyer.officer, "Early addendum", add_documents=[_upload()])
     assert "submission_deadline" not in a.changes
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 from core import clock
 from core.clock import LOCAL_TZ
 from core.db import db
+from core.models.files import StoredFile
 from procurement.models import AlertSubscription, Question, TenderAmendment, TenderDocument
 from procurement.services import clarifications
 from tests.helpers import login, post_form
@@ -170,14 +172,36 @@ def test_an_officer_amends_through_the_page(client, buyer, tender):
     assert "Specification corrected" in _html(detail)
 
 
-def test_amend_page_shows_the_15_day_refusal(client, buyer, tender):
+def _stored_now(client) -> tuple[int, int, int]:
+    """(stored file rows, tender document rows, files on disk)."""
+    db.session.expire_all()
+    files_dir = Path(client.application.config["FILES_DIR"])
+    return (db.session.scalar(sa.select(sa.func.count()).select_from(StoredFile)),
+            db.session.scalar(sa.select(sa.func.count()).select_from(TenderDocument)),
+            sum(1 for f in files_dir.rglob("*") if f.is_file()))
+
+
+def test_amend_page_shows_the_15_day_refusal_and_keeps_no_upload(client, buyer, tender):
     clock.set_time(tender.submission_deadline - timedelta(days=5))
     login(client, buyer.officer)
+    before = _stored_now(client)
     r = post_form(client, f"/procurement/manage/tenders/{tender.id}/amend", {
         "reason": "Late addendum", "documents": [(io.BytesIO(PDF), "addendum.pdf")],
     }, content_type="multipart/form-data")
     assert r.status_code == 422 and "must move the deadline" in _html(r)
     assert db.session.scalar(sa.select(sa.func.count(TenderAmendment.id))) == 0
+    assert _stored_now(client) == before  # the upload was checked, never stored
+
+
+def test_an_amendment_with_a_refused_file_names_it_and_stores_nothing(client, buyer, tender):
+    login(client, buyer.officer)
+    before = _stored_now(client)
+    r = post_form(client, f"/procurement/manage/tenders/{tender.id}/amend", {
+        "reason": "Addendum", "documents": [(io.BytesIO(PDF), "good.pdf"), (io.BytesIO(b"MZ\x90\x00"), "tool.exe")],
+    }, content_type="multipart/form-data")
+    assert r.status_code == 422 and "Files of this type are not accepted" in _html(r)
+    assert db.session.scalar(sa.select(sa.func.count(TenderAmendment.id))) == 0
+    assert _stored_now(client) == before
 
 
 # --------------------------------------------------------------------------- alerts
