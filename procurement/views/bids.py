@@ -18,8 +18,9 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import HiddenField, SelectMultipleField, StringField, TextAreaField
+from wtforms import HiddenField, SelectMultipleField, TextAreaField
 from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from accounts.permissions import current_org, get_for_org_or_404, has_role, login_required
@@ -28,7 +29,7 @@ from core import clock, signing
 from core.db import db
 from core.errors import DomainError
 from core.i18n import local_datetime, localized
-from payments.forms import parse_yuan
+from payments.forms import AmountField
 from procurement import bp, queries
 from procurement.forms import ActionForm
 from procurement.models import Bid, Tender
@@ -58,7 +59,8 @@ class LotsForm(FlaskForm):
 
 class PriceForm(FlaskForm):
     lot_id = HiddenField()
-    price = StringField(_l("Price (yuan)"))
+    price = AmountField(_l("Price (yuan)"),
+                        validators=[InputRequired(message=_l("Enter a price in yuan above zero, e.g. 1200.50."))])
 
 
 class AnswersForm(FlaskForm):
@@ -194,7 +196,12 @@ def _on_draft(tender_id: int, form, act) -> Any:
     org = _bidder_org()
     tender = queries.published_tender(tender_id)
     bid = _draft_or_flash(tender, org)
-    if bid is None or not form.validate_on_submit():
+    if bid is None:
+        return _workspace(tender)
+    if not form.validate_on_submit():  # a refused field (or an expired form) says why
+        for messages in form.errors.values():
+            for message in messages:
+                flash(message, "danger")
         return _workspace(tender)
     try:
         message = act(bid)
@@ -211,14 +218,7 @@ def bid_price(tender_id: int):
     form = PriceForm()
 
     def act(bid):
-        try:
-            fen = parse_yuan(form.price.data)
-        except ValueError:
-            fen = None
-        if fen is None or fen <= 0:
-            flash(_("Enter a price in yuan above zero, e.g. 1200.50."), "danger")
-            return None
-        part = svc.add_price(bid, _me(), form.lot_id.data, fen)
+        part = svc.add_price(bid, _me(), form.lot_id.data, form.price.fen)
         return _("The price was sealed (%(name)s).", name=part.name)
 
     return _on_draft(tender_id, form, act)

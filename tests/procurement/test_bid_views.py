@@ -82,9 +82,13 @@ def test_refusals_are_shown_as_clear_messages(client):
                   follow_redirects=True)
     assert "Choose your lots first" in r.get_data(as_text=True)
     post_form(client, _ws(tender) + "/lots", {"lots": [str(lot.id) for lot in tender.lots]})
-    r = post_form(client, _ws(tender) + "/price", {"lot_id": str(tender.lots[0].id), "price": "abc"},
-                  follow_redirects=True)
-    assert "Enter a price in yuan above zero" in r.get_data(as_text=True)
+    for typed, message in (("abc", "Enter an amount in yuan, e.g. 1200.50."), ("12.345", "Enter an amount in yuan"),
+                           ("", "Enter a price in yuan above zero, e.g. 1200.50."),
+                           ("-5", "The amount must be more than zero."), ("0", "The amount must be more than zero.")):
+        r = post_form(client, _ws(tender) + "/price", {"lot_id": str(tender.lots[0].id), "price": typed},
+                      follow_redirects=True)
+        assert message in r.get_data(as_text=True), typed
+    assert not [p for p in _bids(org.id)[0].parts if p.kind == "price"]  # nothing sealed
     post_form(client, _ws(tender) + "/price", {"lot_id": str(tender.lots[0].id), "price": "100"})
     r = post_form(client, _ws(tender) + "/submit", follow_redirects=True)
     assert "Lot 2 has no price yet." in r.get_data(as_text=True)
