@@ -84,7 +84,8 @@ def labels() -> dict[str, dict]:
 @bp.app_template_global()
 def tender_badge(status: TenderStatus) -> Markup:
     """A tender status as the coloured badge every tender page shows."""
-    return labels()["badge"][status]
+    badge = labels()["badge"].get(status)
+    return badge if badge is not None else Markup('<span class="badge text-bg-secondary">{}</span>').format(status)
 
 
 def _user():

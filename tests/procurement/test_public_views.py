@@ -312,3 +312,19 @@ def test_the_action_buttons_follow_the_services_rules(client):
     page = client.get(f"/procurement/tenders/{with_enquiries.id}").get_data(as_text=True)
     assert f"/procurement/manage/tenders/{with_enquiries.id}/amend\"" not in page
     assert f"/procurement/manage/tenders/{with_enquiries.id}/cancel" in page
+
+
+def test_every_status_has_its_badge_in_each_language_and_an_unknown_one_is_grey(app):
+    from procurement.states import TENDER_STATUS_LABELS, TenderStatus
+    from procurement.views.public import STATUS_BADGES, tender_badge
+
+    for language in ("zh_Hans_CN", "en"):
+        with app.app_context(), app.test_request_context(f"/?lang={language}"):
+            for status in TenderStatus:
+                colour = STATUS_BADGES.get(status, "secondary")
+                assert str(tender_badge(status)) == (
+                    f'<span class="badge text-bg-{colour}">{TENDER_STATUS_LABELS[status]}</span>')
+                assert tender_badge(status.value) == tender_badge(status)
+            assert str(tender_badge("<odd>")) == '<span class="badge text-bg-secondary">&lt;odd&gt;</span>'
+            expected = "澄清期" if language.startswith("zh") else "Enquiry period"
+            assert f">{expected}</span>" in str(tender_badge(TenderStatus.ENQUIRIES))
