@@ -173,3 +173,21 @@ def test_search_field_writes_label_control_and_errors_escaped(app):
         '<div class="mb-3"><label class="form-label" for="pick">Pick</label>'
         '<select class="form-select" id="pick" name="pick"><option value="">Any</option>'
         '<option selected value="a&amp;b">A &amp; B</option></select></div>')
+
+
+def test_search_field_with_a_button_and_a_description(app):
+    from wtforms import Form, StringField
+
+    from core.forms import search_field
+
+    class Search(Form):
+        q = StringField("Keyword", description="Words of <the> title.")
+
+    form = Search(data={"q": "办公"})
+    form.q.errors = ["Too long"]
+    assert str(search_field(form.q, type="search", button="Search & find")) == (
+        '<div class="mb-3"><label class="form-label" for="q">Keyword</label><div class="input-group">'
+        '<input class="form-control is-invalid" id="q" name="q" aria-describedby="q-help" type="search" value="办公">'
+        '<button class="btn btn-primary" type="submit"><i class="bi bi-search" aria-hidden="true"></i> '
+        'Search &amp; find</button></div><div class="invalid-feedback d-block">Too long</div>'
+        '<div class="form-text" id="q-help">Words of &lt;the&gt; title.</div></div>')
