@@ -16,6 +16,7 @@ import re
 import unicodedata
 import uuid
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -248,6 +249,26 @@ def check_upload(
         raise _invalid(_("The file is empty."))
     content_type = sniff(raw, ext)
     return CheckedUpload(raw, display_name, content_type)
+
+
+def check_uploads(
+    files: Iterable[FileStorage],
+    *,
+    allowed: set[str] | frozenset[str] | None = None,
+    max_bytes: int | None = None,
+) -> list[CheckedUpload]:
+    """check_upload for each file a form field received (an empty file input sends one
+    without a name: skipped). A refused file is named in the error: "name: problem"."""
+    checked = []
+    for upload in files:
+        name = getattr(upload, "filename", "") or ""
+        if not name:
+            continue
+        try:
+            checked.append(check_upload(upload, filename=name, allowed=allowed, max_bytes=max_bytes))
+        except ValidationError as exc:
+            raise _invalid(_("%(name)s: %(problem)s", name=sanitize_filename(name), problem=exc.message)) from None
+    return checked
 
 
 def store_bytes(

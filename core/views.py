@@ -97,10 +97,11 @@ def fragment(name: str, *key: object, caller: Callable, cache: bool = True, **ho
     `{% call(h) fragment('nav', request.blueprint, csrf=csrf_token()) %}...{{ h.csrf }}...{% endcall %}`
 
     The block is rendered once per app, language and key. Its per-request values, the
-    holes, are passed in as keyword arguments: the block reads them as attributes of its
-    argument, and they are filled in (escaped) on every request. With `cache=False` (a
-    signed-in user's header) or templates that reload (development), the block is simply
-    rendered with the values."""
+    holes, are passed in as keyword arguments: the block writes them as `{{ h.name }}` (not
+    filtered: a block that leaves one out is logged and not cached; nor tested, which cannot
+    be seen: a hole is a marker while the block renders), and they are filled in
+    (escaped) on every request. With `cache=False` (a signed-in user's header) or templates
+    that reload (development), the block is simply rendered with the values."""
     def render(values: dict[str, object]) -> Markup:
         return caller(SimpleNamespace(**values)) if caller.arguments else caller()
 
@@ -111,8 +112,13 @@ def fragment(name: str, *key: object, caller: Callable, cache: bool = True, **ho
     parts = store.get(full_key)
     if parts is None:
         markers = {hole: Markup(f"\x00{hole}\x00") for hole in holes}  # noqa: S704 - identifiers
-        text = str(render(markers))
-        parts = _HOLE.split(text)  # literal, hole name, literal, ...
+        parts = _HOLE.split(str(render(markers)))  # literal, hole name, literal, ...
+        if set(parts[1::2]) != set(holes):
+            # A hole the block tested, filtered or left out (`{% if h.x %}`, `h.x|upper`) cannot
+            # be filled in later: this block is rendered on every request instead.
+            current_app.logger.warning("fragment %r: holes %s are not all written as {{ h.name }}; not cached",
+                                       name, sorted(holes))
+            return render(holes)
         if len(store) >= _FRAGMENTS_LIMIT:
             store.clear()
         store[full_key] = parts

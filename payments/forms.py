@@ -41,6 +41,8 @@ class AmountField(StringField):
             self.fen = None
             raise ValidationError(_l("Enter an amount in yuan, e.g. 1200.50.")) from None
         if self.fen is None:
+            if self.flags.required and (self.data or "").strip():  # only a currency sign or commas
+                raise ValidationError(_l("Enter an amount in yuan, e.g. 1200.50."))
             return
         if self.allow_zero and self.fen < 0:
             raise ValidationError(_l("The amount cannot be negative."))

@@ -512,12 +512,12 @@ def _build_tendering(ctx: Context, spec: Spec) -> Built:
     with _at(ctx.days(-8)):
         extra = check_upload(_pdf("Supplementary notice (amendment 2)",
                                   ["The delivery schedule of annex 3 is clarified: three batches, 30 days apart."]),
-                             filename="补充说明 Supplementary notice.pdf", allowed={"pdf"})
+                             filename="supplementary-notice.pdf", allowed={"pdf"})
         amendments.amend(tender, ctx.health.officer,
                          "补充交货批次说明，并将投标截止时间顺延两日。/ Delivery batches clarified; the submission "
                          "deadline moves two days later.",
                          submission_deadline=deadline + timedelta(days=2),
-                         add_documents=[extra])
+                         add_documents=[(extra, "补充说明 / Supplementary notice")])
     db.session.refresh(tender)
     lot = tender.lots[0]
     criteria = list(db.session.scalars(sa.select(Criterion).where(Criterion.tender_id == tender.id)

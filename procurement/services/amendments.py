@@ -171,7 +171,8 @@ def _check_documents(tender: Tender, add_count: int, remove_ids: list[int]) -> d
 
 
 def _change_documents(
-    tender: Tender, officer: User, number: int, add_documents: list[CheckedUpload], remove: list[TenderDocument],
+    tender: Tender, officer: User, number: int, add_documents: list[CheckedUpload | tuple[CheckedUpload, str]],
+    remove: list[TenderDocument],
 ) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     added = [{"id": doc.id, "title": doc.title} for doc in store_documents(tender, officer, add_documents, number)]
@@ -209,7 +210,7 @@ def apply_amendment(
     submission_deadline: datetime | None = None,
     opening_time: datetime | None = None,
     enquiry_end: datetime | None = None,
-    add_documents: Iterable[CheckedUpload] = (),
+    add_documents: Iterable[CheckedUpload | tuple[CheckedUpload, str]] = (),
     remove_document_ids: Iterable[int] = (),
     material: bool = False,
     question_id: int | None = None,

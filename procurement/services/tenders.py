@@ -247,17 +247,19 @@ def _attach_document(tender: Tender, actor: User, stored_file: StoredFile, title
     return doc
 
 
-def store_documents(tender: Tender, actor: User, documents: Iterable[CheckedUpload],
+def store_documents(tender: Tender, actor: User, documents: Iterable[CheckedUpload | tuple[CheckedUpload, str]],
                     version: int | None = None) -> list[TenderDocument]:
     """Store checked uploads and attach them to the tender's version `version` (default:
-    the current one): a draft's documents, or an amendment's. Inside the caller's unit of
-    work, after its rules are checked: a failure leaves neither rows nor files (see
-    core.files.store_bytes)."""
-    return [_attach_document(tender, actor, store_bytes(upload.data, original_name=upload.name,
-                                                        content_type=upload.content_type,
-                                                        purpose="tender_document", uploaded_by_id=actor.id),
-                             upload.name, version)
-            for upload in documents]
+    the current one): a draft's documents, or an amendment's. An upload is titled by its
+    file name, or given as (upload, title). Inside the caller's unit of work, after its
+    rules are checked: a failure leaves neither rows nor files (see core.files.store_bytes)."""
+    attached = []
+    for item in documents:
+        upload, title = item if isinstance(item, tuple) else (item, item.name)
+        stored = store_bytes(upload.data, original_name=upload.name, content_type=upload.content_type,
+                             purpose="tender_document", uploaded_by_id=actor.id)
+        attached.append(_attach_document(tender, actor, stored, title, version))
+    return attached
 
 
 # --------------------------------------------------------------------------- publishing

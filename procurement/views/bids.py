@@ -20,7 +20,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import HiddenField, SelectMultipleField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired
+from wtforms.validators import DataRequired
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from accounts.permissions import current_org, get_for_org_or_404, has_role, login_required
@@ -60,7 +60,7 @@ class LotsForm(FlaskForm):
 class PriceForm(FlaskForm):
     lot_id = HiddenField()
     price = AmountField(_l("Price (yuan)"),
-                        validators=[InputRequired(message=_l("Enter a price in yuan above zero, e.g. 1200.50."))])
+                        validators=[DataRequired(message=_l("Enter a price in yuan above zero, e.g. 1200.50."))])
 
 
 class AnswersForm(FlaskForm):
@@ -191,14 +191,15 @@ def bid_lots(tender_id: int):
 def _on_draft(tender_id: int, form, act) -> Any:
     """Run `act(bid)` on the bidder's draft for a tender and show the workspace again.
 
-    `act` returns the success message, or None when it flashed its own refusal; a
-    service refusal (DomainError) is flashed."""
+    The form's errors, when it is refused, are flashed and `act` is not run. `act` returns
+    the success message, or None when it flashed its own refusal; a service refusal
+    (DomainError) is flashed."""
     org = _bidder_org()
     tender = queries.published_tender(tender_id)
     bid = _draft_or_flash(tender, org)
     if bid is None:
         return _workspace(tender)
-    if not form.validate_on_submit():  # a refused field (or an expired form) says why
+    if not form.validate_on_submit():  # each refused field says why
         for messages in form.errors.values():
             for message in messages:
                 flash(message, "danger")

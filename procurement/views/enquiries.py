@@ -32,7 +32,7 @@ from accounts.states import Role
 from core.clock import now as clock_now
 from core.db import db
 from core.errors import DomainError
-from core.files import check_upload
+from core.files import check_uploads
 from core.forms import apply_errors
 from core.i18n import local_datetime
 from procurement import bp, queries
@@ -280,10 +280,9 @@ def amend_tender(tender_id: int):
 
 
 def _do_amend(tender: Tender, form: AmendForm) -> None:
-    """Each upload is read and checked in memory (a refused one names itself on the
-    field); the service stores them with the amendment, in its unit of work."""
-    uploads = [check_upload(f, filename=f.filename, allowed=DOCUMENT_TYPES)
-               for f in (form.documents.data or []) if getattr(f, "filename", "")]
+    """The uploads are read and checked in memory (a refused one is named on the field);
+    the service stores them with the amendment, after its rules, in its unit of work."""
+    uploads = check_uploads(form.documents.data or [], allowed=DOCUMENT_TYPES)
     amendment_svc.amend(
         tender, _me(), form.reason.data,
         submission_deadline=to_utc(form.submission_deadline.data),

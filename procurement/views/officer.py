@@ -18,7 +18,7 @@ from accounts.permissions import current_org, get_for_org_or_404, require_role
 from accounts.states import Role
 from core.db import db
 from core.errors import DomainError
-from core.files import check_upload
+from core.files import check_uploads
 from core.forms import apply_errors
 from core.models.files import StoredFile
 from procurement import bp, queries
@@ -79,17 +79,12 @@ def _tender_form(org: Organization, formdata: Any = None) -> TenderForm:
 def _checked_uploads(form: TenderForm) -> list | None:
     """Read and check the uploaded documents (in memory) before anything is saved; None
     (with the errors on the field) when one is refused."""
-    checked = []
-    for upload in form.documents.data or []:
-        if not getattr(upload, "filename", ""):
-            continue
-        try:
-            checked.append(check_upload(upload, filename=upload.filename, allowed=DOCUMENT_TYPES))
-        except DomainError as exc:
-            messages = [m for msgs in exc.fields.values() for m in msgs] or [exc.message]
-            form.documents.errors = [*list(form.documents.errors or []), *messages]
-            return None
-    return checked
+    try:
+        return check_uploads(form.documents.data or [], allowed=DOCUMENT_TYPES)
+    except DomainError as exc:
+        messages = [m for msgs in exc.fields.values() for m in msgs] or [exc.message]
+        form.documents.errors = [*list(form.documents.errors or []), *messages]
+        return None
 
 
 def _render_form(form: TenderForm, tender: Tender | None, sections: dict[str, list[str]] | None = None,
@@ -109,7 +104,6 @@ def _render_form(form: TenderForm, tender: Tender | None, sections: dict[str, li
         action_form=ActionForm(),
         lot_template=LotRowForm(prefix="lots-__index__"),
         criterion_template=CriterionRowForm(prefix="criteria-__index__"),
-        labels=labels(),
     ), status
 
 

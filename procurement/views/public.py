@@ -59,8 +59,9 @@ STATUS_BADGES = {
 }
 LABELS = dict(
     status=TENDER_STATUS_LABELS, method=METHOD_LABELS, category=CATEGORY_LABELS, lot_status=LOT_STATUS_LABELS,
-    evaluation=EVALUATION_METHOD_LABELS, criterion_kind=CRITERION_KIND_LABELS, badges=STATUS_BADGES,
+    evaluation=EVALUATION_METHOD_LABELS, criterion_kind=CRITERION_KIND_LABELS,
 )
+_BADGE = Markup('<span class="badge text-bg-{}">{}</span>')
 _labels_by_language: dict[str, dict[str, dict]] = {}
 
 
@@ -73,10 +74,8 @@ def labels() -> dict[str, dict]:
     translated = _labels_by_language.get(language)
     if translated is None:
         translated = {kind: {key: str(label) for key, label in table.items()} for kind, table in LABELS.items()}
-        translated["badge"] = {
-            status: Markup('<span class="badge text-bg-{}">{}</span>').format(  # noqa: S704 - format escapes
-                STATUS_BADGES.get(status, "secondary"), label)
-            for status, label in translated["status"].items()}
+        translated["badge"] = {status: _BADGE.format(STATUS_BADGES.get(status, "secondary"), label)
+                               for status, label in translated["status"].items()}
         _labels_by_language[language] = translated
     return translated
 
@@ -85,7 +84,7 @@ def labels() -> dict[str, dict]:
 def tender_badge(status: TenderStatus) -> Markup:
     """A tender status as the coloured badge every tender page shows."""
     badge = labels()["badge"].get(status)
-    return badge if badge is not None else Markup('<span class="badge text-bg-secondary">{}</span>').format(status)
+    return badge if badge is not None else _BADGE.format("secondary", status)
 
 
 def _user():

@@ -252,3 +252,19 @@ def test_multipart_uploads_are_parsed_into_memory_not_a_temporary_file(app):
         assert isinstance(upload.stream, io.BytesIO)
         stored = files.save_file(upload, filename=upload.filename, allowed={"pdf"})
     assert stored.size == len(big)
+
+
+def test_check_uploads_skips_an_empty_input_and_names_the_refused_file(app):
+    good = FileStorage(io.BytesIO(PDF), filename="spec.pdf")
+    empty_input = FileStorage(io.BytesIO(b""), filename="")
+    checked = files.check_uploads([good, empty_input], allowed={"pdf"})
+    assert [(c.name, c.data) for c in checked] == [("spec.pdf", PDF)]
+    with pytest.raises(ValidationError) as exc:
+        files.check_uploads([FileStorage(io.BytesIO(PDF), filename="a.pdf"),
+                             FileStorage(io.BytesIO(b"MZ.."), filename="../tool <x>.exe")], allowed={"pdf"})
+    assert exc.value.fields["file"] == [exc.value.message]
+    assert exc.value.message.startswith("tool <x>.exe: Files of this type are not accepted")  # the name, sanitized
+    with force_locale("zh_Hans_CN"):
+        with pytest.raises(ValidationError) as zh:
+            files.check_uploads([FileStorage(io.BytesIO(b""), filename="空.pdf")], allowed={"pdf"})
+    assert zh.value.message.startswith("空.pdf：")

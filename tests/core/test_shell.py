@@ -205,6 +205,7 @@ def _own(app, call):
 
 
 def test_the_visitors_header_is_shared_but_each_request_gets_its_own_token_return_path_and_area(app):
+    app.extensions.pop("canal.fragments", None)
     first, second = app.test_client(), app.test_client()
     a = _html(_own(app, lambda: first.get("/procurement/tenders?q=%3Cb%3E")))
     b = _html(_own(app, lambda: second.get("/sme/")))
@@ -222,6 +223,11 @@ def test_the_visitors_header_is_shared_but_each_request_gets_its_own_token_retur
     assert switch(first, tokens[0]) == 303 and switch(second, tokens[1]) == 303
     assert re.search(r'class="nav-link active" href="/procurement/"', a)
     assert re.search(r'class="nav-link active" href="/sme/"', b) and not re.search(r'class="nav-link active" href="/procurement/"', b)
+    cached = app.extensions["canal.fragments"]  # the tests' default language is English
+    assert {("nav", "en", "procurement"), ("nav", "en", "sme"), ("head", "en"), ("footer", "en")} <= set(cached)
+    chinese = _html(_own(app, lambda: app.test_client().get("/procurement/tenders?lang=zh_Hans_CN")))
+    assert "</i>登录</a>" in chinese and "</i>Log in</a>" not in chinese
+    assert "</i>Log in</a>" in a and "登录" not in a and ("nav", "zh_Hans_CN", "procurement") in cached
 
 
 def test_a_signed_in_header_is_never_shared(client, app):
@@ -235,3 +241,12 @@ def test_a_signed_in_header_is_never_shared(client, app):
     assert "two@example.com" in html and "one@example.com" not in html
     visitor = _html(_own(app, lambda: app.test_client().get("/procurement/tenders")))
     assert "one@example.com" not in visitor and "two@example.com" not in visitor and 'href="/accounts/login"' in visitor
+
+
+def test_a_fragment_whose_holes_are_not_written_as_they_are_is_never_cached(app, caplog):
+    app.extensions.pop("canal.fragments", None)
+    template = "{% call(h) fragment('odd', token=token) %}[{{ h.token|upper }}]{% endcall %}"
+    with app.app_context(), app.test_request_context("/"):
+        assert render_template_string(template, token="abc") == "[ABC]"
+        assert render_template_string(template, token="xyz") == "[XYZ]"
+    assert not app.extensions.get("canal.fragments") and "not cached" in caplog.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from core.db import db, unit_of_work
 from core.errors import InvalidTransition, PermissionDenied, ValidationError
 from core.files import check_upload
 from core.models.audit import AuditEntry
+from core.models.files import StoredFile
 from procurement.models import Bid, DocumentDownload, TenderAmendment, TenderDocument
 from procurement.services import alerts, clarifications
 from procurement.services import amendments as svc
@@ -53,15 +55,68 @@ def test_moving_the_dates_versions_them(buyer, tender):
 def test_documents_are_superseded_not_deleted(buyer, tender):
     original = svc.current_documents(tender)[0]
     a = svc.amend(tender, buyer.officer, "Corrected specification",
-                  add_documents=[_upload("Specification v2.pdf")], remove_document_ids=[original.id])
+                  add_documents=[(_upload("spec-v2.pdf"), "Specification v2")], remove_document_ids=[original.id])
     docs = db.session.scalars(sa.select(TenderDocument).where(TenderDocument.tender_id == tender.id)
                               .order_by(TenderDocument.id)).all()
     assert len(docs) == 2
     assert docs[0].removed_in_version == 2 and docs[0].version == 1
-    assert docs[1].version == 2 and docs[1].removed_in_version is None and docs[1].title == "Specification v2.pdf"
+    assert docs[1].version == 2 and docs[1].removed_in_version is None and docs[1].title == "Specification v2"
     assert [d.id for d in svc.current_documents(tender)] == [docs[1].id]
     assert a.changes["documents_removed"] == [{"id": original.id, "title": original.title}]
-    assert a.changes["documents_added"][0]["title"] == "Specification v2.pdf"
+    assert a.changes["documents_added"][0]["title"] == "Specification v2"
+
+
+def _files_now(app) -> tuple[int, int]:
+    """(stored file rows, files on disk)."""
+    db.session.expire_all()
+    on_disk = sum(1 for f in Path(app.config["FILES_DIR"]).rglob("*") if f.is_file())
+    return db.session.scalar(sa.select(sa.func.count()).select_from(StoredFile)), on_disk
+
+
+def test_documents_are_stored_only_after_every_rule_passed_and_belong_to_the_new_version(app, buyer, tender,
+                                                                                          monkeypatch):
+    stored: list[str] = []
+    real = tender_svc.store_bytes
+
+    def counting(data, **kwargs):
+        stored.append(kwargs["original_name"])
+        return real(data, **kwargs)
+
+    monkeypatch.setattr(tender_svc, "store_bytes", counting)
+    before = _files_now(app)
+    clock.set_time(tender.submission_deadline - timedelta(days=10))
+    with pytest.raises(ValidationError):  # the 15-day rule: refused before any file is written
+        svc.amend(tender, buyer.officer, "Late annex", add_documents=[_upload("annex.pdf")])
+    outsider = make_user(buyer.org, [Role.BIDDER])
+    with pytest.raises(PermissionDenied):
+        svc.amend(tender, outsider, "Not mine", add_documents=[_upload("annex.pdf")],
+                  submission_deadline=clock.now() + timedelta(days=20))
+    assert stored == [] and _files_now(app) == before
+
+    a = svc.amend(tender, buyer.officer, "Annex added", add_documents=[_upload("annex.pdf")],
+                  submission_deadline=clock.now() + timedelta(days=20))
+    doc = db.session.scalars(sa.select(TenderDocument).where(TenderDocument.version == 2)).one()
+    file = db.session.get(StoredFile, doc.stored_file_id)
+    assert stored == ["annex.pdf"] and doc.title == "annex.pdf" and a.changes["documents_added"] == [
+        {"id": doc.id, "title": "annex.pdf"}]
+    assert file.uploaded_by_id == buyer.officer.id and file.purpose == "tender_document"
+    added = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "tender.document_added")).all()
+    assert [e.data["document_id"] for e in added].count(doc.id) == 1  # its own entry, beside tender.amended
+
+
+def test_a_failure_after_the_documents_were_stored_leaves_no_file(app, buyer, tender, monkeypatch):
+    _bid(tender, *make_supplier())
+    before = _files_now(app)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("flagging the bids failed")
+
+    monkeypatch.setattr(svc, "_flag_bids", crash)
+    with pytest.raises(RuntimeError):
+        svc.amend(tender, buyer.officer, "Material change", add_documents=[_upload()], material=True)
+    assert _files_now(app) == before
+    assert [d.version for d in svc.current_documents(tender)] == [1]
+    assert db.session.scalar(sa.select(sa.func.count(TenderAmendment.id))) == 0
 
 
 def test_removing_every_document_or_an_unknown_one_is_refused(buyer, tender):

@@ -84,6 +84,8 @@ def test_refusals_are_shown_as_clear_messages(client):
     post_form(client, _ws(tender) + "/lots", {"lots": [str(lot.id) for lot in tender.lots]})
     for typed, message in (("abc", "Enter an amount in yuan, e.g. 1200.50."), ("12.345", "Enter an amount in yuan"),
                            ("", "Enter a price in yuan above zero, e.g. 1200.50."),
+                           ("  ", "Enter a price in yuan above zero, e.g. 1200.50."),
+                           ("¥", "Enter an amount in yuan, e.g. 1200.50."),
                            ("-5", "The amount must be more than zero."), ("0", "The amount must be more than zero.")):
         r = post_form(client, _ws(tender) + "/price", {"lot_id": str(tender.lots[0].id), "price": typed},
                       follow_redirects=True)

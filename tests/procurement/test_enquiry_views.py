@@ -181,7 +181,13 @@ def _stored_now(client) -> tuple[int, int, int]:
             sum(1 for f in files_dir.rglob("*") if f.is_file()))
 
 
-def test_amend_page_shows_the_15_day_refusal_and_keeps_no_upload(client, buyer, tender):
+def test_amend_page_shows_the_15_day_refusal_and_keeps_no_upload(client, buyer, tender, monkeypatch):
+    import core.files
+    from procurement.services import tenders as tender_svc
+
+    written: list = []
+    for module in (core.files, tender_svc):  # any way a file could be written
+        monkeypatch.setattr(module, "store_bytes", lambda *a, **k: written.append(k) or pytest.fail("stored"))
     clock.set_time(tender.submission_deadline - timedelta(days=5))
     login(client, buyer.officer)
     before = _stored_now(client)
@@ -190,7 +196,7 @@ def test_amend_page_shows_the_15_day_refusal_and_keeps_no_upload(client, buyer, 
     }, content_type="multipart/form-data")
     assert r.status_code == 422 and "must move the deadline" in _html(r)
     assert db.session.scalar(sa.select(sa.func.count(TenderAmendment.id))) == 0
-    assert _stored_now(client) == before  # the upload was checked, never stored
+    assert _stored_now(client) == before and written == []  # the upload was checked, never stored
 
 
 def test_an_amendment_with_a_refused_file_names_it_and_stores_nothing(client, buyer, tender):
@@ -199,7 +205,7 @@ def test_an_amendment_with_a_refused_file_names_it_and_stores_nothing(client, bu
     r = post_form(client, f"/procurement/manage/tenders/{tender.id}/amend", {
         "reason": "Addendum", "documents": [(io.BytesIO(PDF), "good.pdf"), (io.BytesIO(b"MZ\x90\x00"), "tool.exe")],
     }, content_type="multipart/form-data")
-    assert r.status_code == 422 and "Files of this type are not accepted" in _html(r)
+    assert r.status_code == 422 and "tool.exe: Files of this type are not accepted" in _html(r)
     assert db.session.scalar(sa.select(sa.func.count(TenderAmendment.id))) == 0
     assert _stored_now(client) == before
 
