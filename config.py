@@ -92,7 +92,7 @@ class Config:
     HUEY_IMMEDIATE = _bool("HUEY_IMMEDIATE", False)
     OUTBOX_MAX_ATTEMPTS = 8
     OUTBOX_BACKOFF_BASE = 30  # seconds, doubled per attempt
-    OUTBOX_BACKOFF_MAX = 3600  # seconds between tries of a kind retried forever (outbox.handler)
+    OUTBOX_BACKOFF_MAX = 3600  # seconds: the longest wait between two tries
     OUTBOX_LEASE_SECONDS = 300  # a claimed message is not retried before this (handler running)
 
     # Mail: Flask-Mail when MAIL_SERVER is set, otherwise a log backend.

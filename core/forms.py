@@ -8,7 +8,7 @@ from flask import flash
 from flask_babel import get_locale
 from markupsafe import Markup, escape
 from wtforms import SelectField
-from wtforms.fields.choices import SelectChoice
+from wtforms.fields.choices import SelectChoice, SelectFieldBase
 from wtforms.widgets import Select, html_params
 
 from core.errors import DomainError
@@ -49,6 +49,13 @@ def apply_errors(
         return True
     flash(exc.message, "danger")
     return False
+
+
+def flash_errors(form) -> None:
+    """Flash every error of a refused form (a page that shows the form's errors as messages)."""
+    for messages in form.errors.values():
+        for message in messages:
+            flash(message, "danger")
 
 
 class LongSelect(Select):
@@ -109,11 +116,12 @@ class LongSelect(Select):
         return Markup(f"<select {html_params(name=field.name, **kwargs)}>{self.options(field)}</select>")  # noqa: S704
 
 
-def search_field(field, type: str = "text", placeholder: str = "", button: str | None = None) -> Markup:  # noqa: A002
+def search_field(field, placeholder: str = "", button: str | None = None) -> Markup:
     """A search form's labelled control: label, then the select (a LongSelect's cached
-    options) or the input (`type`), joined by a submit button with the search icon when
-    `button` is its text, then the field's errors and its description. Written in one
-    Python pass: as a macro it cost a tenth of the tender list page (ten fields)."""
+    options) or the input (of its widget's type: text, search, date...), joined by a submit
+    button with the search icon when `button` is its text, then the field's errors and its
+    description. Written in one Python pass: as a macro it cost a tenth of the tender list
+    page (ten fields)."""
     invalid = " is-invalid" if field.errors else ""
     ident = escape(field.id)
     name = escape(field.name)
@@ -122,12 +130,15 @@ def search_field(field, type: str = "text", placeholder: str = "", button: str |
     if options is not None:
         control = (f'<select class="form-select{invalid}" id="{ident}" name="{name}"{described}>'
                    f"{options(field)}</select>")
+    elif isinstance(field, SelectFieldBase):  # any other select: wtforms' own widget
+        control = str(field(class_="form-select" + invalid, **({"aria-describedby": f"{field.id}-help"}
+                                                               if field.description else {})))
     else:
         maxlength = getattr(field.flags, "maxlength", None)
         extra = (f' maxlength="{escape(maxlength)}"' if maxlength else "") + \
             (f' placeholder="{escape(placeholder)}"' if placeholder else "")
         control = (f'<input class="form-control{invalid}" id="{ident}"{extra} name="{name}"{described} '
-                   f'type="{escape(type)}" value="{escape(field._value())}">')
+                   f'type="{escape(getattr(field.widget, "input_type", "text"))}" value="{escape(field._value())}">')
     if button is not None:
         control = (f'<div class="input-group">{control}<button class="btn btn-primary" type="submit">'
                    f'<i class="bi bi-search" aria-hidden="true"></i> {escape(button)}</button></div>')

@@ -76,7 +76,9 @@ def template_translations() -> dict:
     """Context processor: the templates' `_`/`gettext` and `ngettext` bound to the
     translations of this render (its language, forced ones included), with Jinja's
     "newstyle" behaviour (autoescaped, `%(name)s` variables). Flask-Babel's own resolve
-    the translations again on every call: a page makes 30 to 40 of them."""
+    the translations again on every call: a page makes 30 to 40 of them. (Jinja's own
+    jinja2.ext._make_new_gettext/_ngettext, private, do the same through a context.call per
+    string, the cost this avoids.)"""
     translations = get_translations()
 
     @pass_context

@@ -3,8 +3,9 @@
 A service calls `enqueue(kind, payload)` inside its unit of work; the message row commits
 (or rolls back) with the service's change. After commit a Huey task `deliver(id)` performs
 it with the handler registered for its kind (`@handler("email")`). A failure is retried
-with exponential backoff (OUTBOX_BACKOFF_BASE * 2**(attempts-1) seconds) until
-OUTBOX_MAX_ATTEMPTS, then the message is `dead`. A sweep every minute (and `flask outbox
+with exponential backoff (OUTBOX_BACKOFF_BASE * 2**(attempts-1) seconds, at most
+OUTBOX_BACKOFF_MAX) until OUTBOX_MAX_ATTEMPTS, then the message is `dead`; a kind
+registered with `handler(kind, retry_forever=True)` is retried for ever instead. A sweep every minute (and `flask outbox
 run`) performs every due pending message, so nothing is lost when the worker was down or
 the queue lost the task.
 
@@ -116,13 +117,12 @@ def schedule_delivery(message_id: int) -> None:
         log.exception("could not schedule outbox message %s; the sweep will deliver it", message_id)
 
 
-def backoff(attempts: int, kind: str = "") -> timedelta:
-    """Delay before the next try after `attempts` failed attempts."""
+def backoff(attempts: int) -> timedelta:
+    """Delay before the next try after `attempts` failed attempts: doubling from
+    OUTBOX_BACKOFF_BASE, at most OUTBOX_BACKOFF_MAX."""
     base = current_app.config.get("OUTBOX_BACKOFF_BASE", 30)
-    if kind in RETRY_FOREVER:
-        cap = current_app.config.get("OUTBOX_BACKOFF_MAX", 3600)
-        return timedelta(seconds=min(base * 2 ** min(max(attempts - 1, 0), 30), cap))
-    return timedelta(seconds=base * 2 ** max(attempts - 1, 0))
+    cap = current_app.config.get("OUTBOX_BACKOFF_MAX", 3600)
+    return timedelta(seconds=min(base * 2 ** min(max(attempts - 1, 0), 30), cap))
 
 
 def _gives_up(kind: str, attempts: int) -> bool:
@@ -188,7 +188,7 @@ def deliver_one(message_id: int) -> str:
             message.status = OutboxStatus.DEAD
             log.error("outbox message %s (%s) is dead after %s attempts", message_id, kind, message.attempts)
             return "dead"
-        message.next_attempt_at = now + backoff(message.attempts, kind)
+        message.next_attempt_at = now + backoff(message.attempts)
         return "retry"
 
 

@@ -66,8 +66,6 @@ class SearchIndex:
         self._open_lock = threading.Lock()
         self._write_lock = threading.Lock()  # one writer per process (tantivy's lock is per directory)
         self._prefixes: dict[tuple[str, str], tantivy.Query] = {}  # prefix queries, by (field, text)
-        #: Directories written in this process since the last `empty_written_indexes` (tests).
-        self.written: set[str] = set()
         INDEXES[name] = self
 
     def directory(self) -> Path:
@@ -103,7 +101,6 @@ class SearchIndex:
                 raise
             finally:
                 writer.wait_merging_threads()  # finishes merges and releases the lock
-            self.written.add(str(self.directory()))
             index.reload()
 
     def rebuild(self) -> int:
@@ -192,15 +189,6 @@ class QueryBuilder:
         if len(self._clauses) == 1:
             return self._clauses[0][1]
         return tantivy.Query.boolean_query(self._clauses)
-
-
-def empty_written_indexes() -> None:
-    """Delete every document of the indexes written in this process (tests: the database
-    tables are emptied after each test, so are the indexes that were written)."""
-    for index in INDEXES.values():
-        if index.written:
-            index.clear()
-            index.written.clear()
 
 
 search_cli = AppGroup("search", help="Search indexes (derived from the database).")

@@ -14,10 +14,13 @@ SLIP_EXTENSIONS = ("pdf", "png", "jpg", "jpeg")
 
 
 def parse_yuan(text: str | None) -> int | None:
-    """'1,234.5' -> 123450 fen; None for empty; ValueError for anything else (no float)."""
-    raw = (text or "").strip().replace(",", "").replace("¥", "").replace("￥", "")
-    if not raw:
+    """'1,234.5' -> 123450 fen; None for blank; ValueError for anything else, a currency sign
+    or commas alone included (no float)."""
+    if not (text or "").strip():
         return None
+    raw = text.strip().replace(",", "").replace("¥", "").replace("￥", "")
+    if not raw:
+        raise ValueError(text)
     try:
         value = Decimal(raw)
     except InvalidOperation as exc:
@@ -41,8 +44,6 @@ class AmountField(StringField):
             self.fen = None
             raise ValidationError(_l("Enter an amount in yuan, e.g. 1200.50.")) from None
         if self.fen is None:
-            if self.flags.required and (self.data or "").strip():  # only a currency sign or commas
-                raise ValidationError(_l("Enter an amount in yuan, e.g. 1200.50."))
             return
         if self.allow_zero and self.fen < 0:
             raise ValidationError(_l("The amount cannot be negative."))

@@ -17,6 +17,7 @@ from wtforms import (
     Form,
     FormField,
     IntegerField,
+    SearchField,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -87,7 +88,7 @@ class SearchForm(FlaskForm):
     class Meta:
         csrf = False
 
-    q = StringField(_l("Keyword"), validators=[Optional(), Length(max=200)],
+    q = SearchField(_l("Keyword"), validators=[Optional(), Length(max=200)],
                     description=_l("Chinese or English words of the title, description, buyer or category code."))
     status = FilterSelectField(_l("Status"), validators=[Optional()], choices=[], widget=LongSelect())
     method = FilterSelectField(_l("Procurement method"), validators=[Optional()], choices=[], widget=LongSelect())

@@ -21,7 +21,7 @@ from sqlalchemy.orm import selectinload
 
 from accounts.models import Organization
 from accounts.services.organizations import organizations_by_id
-from core import clock
+from core import clock, events
 from core.db import db
 from core.errors import NotFound
 from procurement import search
@@ -121,8 +121,6 @@ def _status_clause(status: str, now: datetime) -> sa.ColumnElement[bool] | None:
         wanted = TenderStatus(status)
     except ValueError:
         return None
-    if wanted == TenderStatus.DRAFT:
-        return sa.false()
     if wanted not in TIME_DRIVEN:
         return _T.status == wanted.value
     # "not one of the other statuses": the same rows as "one of the three clock-driven
@@ -258,7 +256,7 @@ def buyer_orgs(max_age: float | None = None) -> list[BuyerChoice]:
 
     A small list that changes rarely, asked for by every search page: it is cached per
     process for `max_age` seconds (config PROCUREMENT_BUYER_LIST_SECONDS, default 60; 0 in
-    testing) and dropped whenever this process publishes or changes a tender. One
+    testing) and dropped when this process publishes a tender or renames an organization. One
     index probe per organization (EXISTS), not a DISTINCT over every tender."""
     if max_age is None:
         max_age = current_app.config.get("PROCUREMENT_BUYER_LIST_SECONDS", 0 if current_app.testing else 60)
@@ -278,18 +276,21 @@ def buyer_orgs(max_age: float | None = None) -> list[BuyerChoice]:
     return buyers
 
 
-def forget_buyer_list() -> None:
-    """Drop the cached buyer list of this process (a tender was created or changed)."""
+def forget_buyer_list(*_args: Any, **_kwargs: Any) -> None:
+    """Drop the cached buyer list of this process: a buyer published its first tender
+    (tenders._move) or an organization was renamed (the organization_renamed event)."""
     with _buyer_cache_lock:
         _buyer_cache.clear()
+
+
+events.organization_renamed.connect(forget_buyer_list, weak=False)
 
 
 def org_tenders(org_id: int, status: str | None = None) -> list[Tender]:
     """Every tender of a buyer organization (drafts included), newest first."""
     stmt = sa.select(Tender).where(Tender.buyer_org_id == org_id)
     if status:
-        clause = _status_clause(status, clock.now()) if status != TenderStatus.DRAFT else (
-            Tender.status == TenderStatus.DRAFT.value)
+        clause = _status_clause(status, clock.now())
         if clause is not None:
             stmt = stmt.where(clause)
     return list(db.session.scalars(stmt.order_by(Tender.id.desc())))

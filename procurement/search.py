@@ -157,20 +157,25 @@ def _schema(builder: tantivy.SchemaBuilder) -> None:
 _KEY_EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 _ID_BITS = 31
 _LAST = (1 << 32) - 1  # a tender without a deadline sorts after every dated one
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _aware(moment: datetime) -> datetime:
+    """A naive value is UTC; an aware one is kept as it is (not clock.as_utc: converting
+    the first day of year 1 in Beijing time to UTC overflows, subtracting it does not)."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def micros(moment: datetime) -> int:
     """Microseconds since the Unix epoch (the index's time fields)."""
-    delta = _aware(moment) - datetime(1970, 1, 1, tzinfo=UTC)
+    delta = _aware(moment) - _UNIX_EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _sort_key(moment: datetime | None, tender_id: int) -> int:
-    seconds = _LAST if moment is None else min(max(int((_aware(moment) - _KEY_EPOCH).total_seconds()), 0), _LAST - 1)
+    if moment is None:
+        return (_LAST << _ID_BITS) | tender_id
+    seconds = min(max(int((_aware(moment) - _KEY_EPOCH).total_seconds()), 0), _LAST - 1)
     return (seconds << _ID_BITS) | tender_id
 
 
@@ -178,8 +183,6 @@ def moment(value: int | None) -> datetime | None:
     """The datetime (UTC) of a time field's microseconds."""
     return None if value is None else _UNIX_EPOCH + timedelta(microseconds=value)
 
-
-_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: The columns a document is made of (a tender joined with its buyer).
 _DOCUMENT_COLUMNS = (
@@ -343,10 +346,6 @@ def search_page(query: tantivy.Query, *, sort: str, offset: int, limit: int) -> 
     searcher = TENDER_INDEX.searcher()
     if offset > MAX_OFFSET:
         return searcher.search(query, limit=1, count=True).count, []
-    if sort == "deadline":
-        result = searcher.search(query, limit=limit, offset=offset, count=True, order_by_field="soonest",
-                                 order=tantivy.Order.Asc)
-    else:
-        result = searcher.search(query, limit=limit, offset=offset, count=True, order_by_field="newest",
-                                 order=tantivy.Order.Desc)
+    field, order = ("soonest", tantivy.Order.Asc) if sort == "deadline" else ("newest", tantivy.Order.Desc)
+    result = searcher.search(query, limit=limit, offset=offset, count=True, order_by_field=field, order=order)
     return result.count, [searcher.doc(address).to_dict() for _key, address in result.hits]

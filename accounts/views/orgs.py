@@ -29,7 +29,7 @@ from accounts.states import ROLE_LABELS, Role
 from core.db import db
 from core.errors import DomainError
 from core.extensions import limiter
-from core.forms import apply_errors
+from core.forms import apply_errors, flash_errors
 
 
 def _me():
@@ -172,9 +172,7 @@ def org_licence_upload():
     org = current_org()
     form = LicenceForm()
     if not form.validate_on_submit():
-        for errors in form.errors.values():
-            for e in errors:
-                flash(e, "danger")
+        flash_errors(form)
         return redirect(url_for("accounts.org_profile"), code=303)
     upload = form.licence.data
     orgs_svc.attach_licence(org, _me(), upload, upload.filename or "licence")

@@ -21,16 +21,14 @@ branch_labels = None
 depends_on = None
 
 
-def _search_vector_ddl() -> tuple[str, ...]:
-    """The PostgreSQL-only DDL migration 0005 ran (read from that file: one copy)."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).with_name("0005_procurement_bids_bonds_clarifications.py")
-    spec = importlib.util.spec_from_file_location("migration_0005", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.SEARCH_VECTOR_DDL
+#: PostgreSQL only, as migration 0005 created them (written out: a migration is history).
+SEARCH_VECTOR_DDL = (
+    "ALTER TABLE tenders ALTER COLUMN search_tokens SET STORAGE EXTERNAL",
+    "ALTER TABLE tenders ADD COLUMN search_vector tsvector GENERATED ALWAYS AS "
+    "(array_to_tsvector(array_remove(string_to_array(search_tokens, ' '), ''))) STORED",
+    "ALTER TABLE tenders ALTER COLUMN search_vector SET STORAGE MAIN",
+    "CREATE INDEX ix_tenders_search_vector ON tenders USING gin (search_vector)",
+)
 
 
 def upgrade():
@@ -51,5 +49,5 @@ def downgrade():
 
     # ### end Alembic commands ###
     if op.get_bind().dialect.name == "postgresql":
-        for statement in _search_vector_ddl():
+        for statement in SEARCH_VECTOR_DDL:
             op.execute(statement)

@@ -171,13 +171,14 @@ def _check_documents(tender: Tender, add_count: int, remove_ids: list[int]) -> d
 
 
 def _change_documents(
-    tender: Tender, officer: User, number: int, add_documents: list[CheckedUpload | tuple[CheckedUpload, str]],
+    tender: Tender, officer: User, add_documents: list[CheckedUpload | tuple[CheckedUpload, str]],
     remove: list[TenderDocument],
 ) -> dict[str, Any]:
+    """Inside the amendment, once `tender.version` is the new one."""
     changes: dict[str, Any] = {}
-    added = [{"id": doc.id, "title": doc.title} for doc in store_documents(tender, officer, add_documents, number)]
+    added = [{"id": doc.id, "title": doc.title} for doc in store_documents(tender, officer, add_documents)]
     for doc in remove:
-        doc.removed_in_version = number
+        doc.removed_in_version = tender.version
     if added:
         changes["documents_added"] = added
     if remove:
@@ -239,12 +240,11 @@ def apply_amendment(
         raise _invalid("nothing_to_change", "reason",
                        _("Change a date or the documents: this amendment changes nothing."))
 
-    number = (tender.version or 1) + 1
-    changes.update(_change_documents(tender, officer, number, add_documents, [current[i] for i in remove_ids]))
+    number = tender.version = (tender.version or 1) + 1  # the new documents belong to it
+    changes.update(_change_documents(tender, officer, add_documents, [current[i] for i in remove_ids]))
     tender.submission_deadline = new_deadline
     tender.opening_time = new_opening
     tender.enquiry_end = new_enquiry_end
-    tender.version = number
     search_index.tender_changed(tender.id)
     amendment = TenderAmendment(tender_id=tender.id, number=number, reason=reason, changes=changes,
                                 material=bool(material), question_id=question_id, created_by_id=officer.id,

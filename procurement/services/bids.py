@@ -71,7 +71,6 @@ __all__ = [
     "draft_of",
     "eligibility_problems",
     "live_parts",
-    "lot_bond_ok",
     "part_aad",
     "remove_part",
     "sealed_size",
@@ -414,13 +413,6 @@ def _valid_price(price_fen: Any) -> bool:
     return isinstance(price_fen, int) and not isinstance(price_fen, bool) and 0 < price_fen < MAX_PRICE_FEN
 
 
-def lot_bond_ok(tender: Tender, lot: Lot, org_id: int) -> bool:
-    """Whether `org_id` may bid on `lot` as far as the bond goes (no bond needed: True)."""
-    if not lot.asks_bond:
-        return True
-    return bonds.has_acceptable_bond(tender, lot, org_id)
-
-
 def _lots_by_id(tender: Tender) -> dict[int, Lot]:
     return {lot.id: lot for lot in tender.lots if lot.status == LotStatus.ACTIVE}
 
@@ -628,7 +620,7 @@ def submit(bid: Bid, user: User) -> Bid:
             lot = lots[lot_id]
             if lot_id not in priced:
                 raise _refuse("price_missing", _("Lot %(n)s has no price yet.", n=lot.number), "price")
-            if not lot_bond_ok(tender, lot, org.id):
+            if not bonds.has_acceptable_bond(tender, lot, org.id):
                 raise _refuse("bond_missing", _("Lot %(n)s requires a bid bond: lodge it before submitting.",
                                                 n=lot.number), "bond")
         previous = _supersede_previous(tender.id, org.id, except_id=bid.id)
@@ -716,7 +708,8 @@ def submit_complete_bid(tender_id: int, user: User, org: Organization, *, prices
             raise _refuse("unknown_lot", _("A chosen lot is not part of this tender."), "lots")
         lot_ids = sorted(wanted, key=lambda i: lots[i].number)
         for lot_id in lot_ids:
-            if lots[lot_id].bond_amount and not lot_bond_ok(state, db.session.get(Lot, lot_id), org.id):  # type: ignore[arg-type]
+            if lots[lot_id].bond_amount and not bonds.has_acceptable_bond(  # a lot without a bond: no query
+                    state, db.session.get(Lot, lot_id), org.id):  # type: ignore[arg-type]
                 raise _refuse("bond_missing", _("Lot %(n)s requires a bid bond: lodge it before submitting.",
                                                 n=lots[lot_id].number), "bond")
         by_lot = {int(k): v for k, v in prices.items()}

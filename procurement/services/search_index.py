@@ -1,8 +1,10 @@
 """Keeping the tender search index (procurement.search.TENDER_INDEX) in step with the database.
 
 A service that changes what a published tender's document holds (publication, every
-status change, an amendment's dates) calls `tender_changed` inside its unit of work: one
-outbox message per tender and unit of work, committed or rolled back with the change. A
+status change, an amendment's dates) calls `tender_changed` inside its unit of work. The
+tenders are collected for the unit of work and, just before it commits (core.db's
+BEFORE_COMMIT, as the audit chain does), written as one outbox message; a rollback drops
+them with the change. A
 buyer organization renamed (accounts' `organization_renamed` event) sends one message for
 all its tenders (their documents hold its names).
 After commit its handler rewrites the tender's document from the database row as it then
@@ -14,10 +16,6 @@ The messages are retried until they succeed (outbox `retry_forever`): a document
 has no reason to fail for good (the index unwritable for a while: a long rebuild holding
 the writer, a full disk), and a dead one would leave a tender listed as it was, e.g.
 still open after its cancellation.
-
-One message per tender and unit of work: the outbox's dedup_key is unique for ever (a
-later change of the same tender needs its own message), so the tenders already queued
-are kept for the unit of work only.
 """
 
 from __future__ import annotations
@@ -28,9 +26,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from core import events, outbox
-from core.db import after_commit, after_rollback, db
+from core.db import BEFORE_COMMIT, after_rollback, db
 from core.tasks import register_sweep
-from procurement import queries, search
+from procurement import search
 from procurement.models import Tender
 
 log = logging.getLogger(__name__)
@@ -40,15 +38,21 @@ _PENDING = "procurement.search_index.pending"
 
 
 def tender_changed(tender_id: int) -> None:
-    """Queue the re-indexing of a tender (once per unit of work)."""
-    queries.forget_buyer_list()
-    pending: set[int] = db.session().info.setdefault(_PENDING, set())
-    if tender_id in pending:
-        return
-    pending.add(tender_id)
-    after_commit(lambda: pending.discard(tender_id))
-    after_rollback(lambda: pending.discard(tender_id))
-    outbox.enqueue(KIND, {"tender_ids": [tender_id]})
+    """Queue the re-indexing of a tender with this unit of work (one message for all)."""
+    info = db.session().info
+    if _PENDING not in info:
+        after_rollback(lambda: info.pop(_PENDING, None))
+    info.setdefault(_PENDING, set()).add(tender_id)
+
+
+def _enqueue_pending(session) -> None:
+    tender_ids = session.info.pop(_PENDING, None)
+    if tender_ids:
+        outbox.enqueue(KIND, {"tender_ids": sorted(tender_ids)})
+
+
+if _enqueue_pending not in BEFORE_COMMIT:
+    BEFORE_COMMIT.insert(0, _enqueue_pending)  # before the audit chain, the transaction's last statement
 
 
 @outbox.handler(KIND, retry_forever=True)
@@ -61,7 +65,6 @@ def _reindex(payload: dict[str, Any]) -> None:
 
 
 def _on_organization_renamed(sender: str, *, org_id: int, **_: Any) -> None:
-    queries.forget_buyer_list()
     if db.session.scalar(sa.select(Tender.id).where(Tender.buyer_org_id == org_id).limit(1)) is not None:
         outbox.enqueue(KIND, {"buyer_org_id": org_id})
 

@@ -234,11 +234,9 @@ def add_document(tender: Tender, actor: User, stored_file: StoredFile, title: st
     return doc
 
 
-def _attach_document(tender: Tender, actor: User, stored_file: StoredFile, title: str = "",
-                     version: int | None = None) -> TenderDocument:
-    """Inside a unit of work: the stored file becomes a document of the tender's version
-    `version` (default: the current one)."""
-    doc = TenderDocument(tender_id=tender.id, stored_file_id=stored_file.id, version=version or tender.version,
+def _attach_document(tender: Tender, actor: User, stored_file: StoredFile, title: str = "") -> TenderDocument:
+    """Inside a unit of work: the stored file becomes a document of the tender's current version."""
+    doc = TenderDocument(tender_id=tender.id, stored_file_id=stored_file.id, version=tender.version,
                          title=(title or stored_file.original_name or "")[:255])
     db.session.add(doc)
     db.session.flush()
@@ -247,18 +245,19 @@ def _attach_document(tender: Tender, actor: User, stored_file: StoredFile, title
     return doc
 
 
-def store_documents(tender: Tender, actor: User, documents: Iterable[CheckedUpload | tuple[CheckedUpload, str]],
-                    version: int | None = None) -> list[TenderDocument]:
-    """Store checked uploads and attach them to the tender's version `version` (default:
-    the current one): a draft's documents, or an amendment's. An upload is titled by its
-    file name, or given as (upload, title). Inside the caller's unit of work, after its
-    rules are checked: a failure leaves neither rows nor files (see core.files.store_bytes)."""
+def store_documents(tender: Tender, actor: User,
+                    documents: Iterable[CheckedUpload | tuple[CheckedUpload, str]]) -> list[TenderDocument]:
+    """Store checked uploads and attach them to the tender's current version: a draft's
+    documents, or an amendment's (which has moved the version first). An upload is titled
+    by its file name, or given as (upload, title). Inside the caller's unit of work, after
+    its rules are checked: a failure leaves neither rows nor files (see
+    core.files.store_bytes)."""
     attached = []
     for item in documents:
         upload, title = item if isinstance(item, tuple) else (item, item.name)
         stored = store_bytes(upload.data, original_name=upload.name, content_type=upload.content_type,
                              purpose="tender_document", uploaded_by_id=actor.id)
-        attached.append(_attach_document(tender, actor, stored, title, version))
+        attached.append(_attach_document(tender, actor, stored, title))
     return attached
 
 
@@ -359,6 +358,8 @@ def _move(tender: Tender, target: TenderStatus, message: str) -> str:
         raise InvalidTransition(message)
     tender.status = target.value
     search_index.tender_changed(tender.id)
+    if previous == TenderStatus.DRAFT:
+        queries.forget_buyer_list()  # its buyer may be new to the search form's buyer list
     return previous
 
 

@@ -28,13 +28,14 @@ from accounts.states import OrgKind, Role
 from core import clock, signing
 from core.db import db
 from core.errors import DomainError
+from core.forms import flash_errors
 from core.i18n import local_datetime, localized
 from payments.forms import AmountField
 from procurement import bp, queries
 from procurement.forms import ActionForm
 from procurement.models import Bid, Tender
 from procurement.services import bids as svc
-from procurement.services import keys
+from procurement.services import bonds, keys
 from procurement.states import (
     BID_STATUS_LABELS,
     TENDER_STATUS_LABELS,
@@ -135,7 +136,7 @@ def bid_workspace(tender_id: int):
     draft_parts = svc.live_parts(draft) if draft else []
     priced = {p.lot_id for p in draft_parts if p.kind == BidPartKind.PRICE}
     draft_lots = [lot for lot in tender.lots if draft and lot.id in (draft.lot_ids or [])]
-    bond_ok = {lot.id: svc.lot_bond_ok(tender, lot, org.id) for lot in tender.lots}
+    bond_ok = {lot.id: bonds.has_acceptable_bond(tender, lot, org.id) for lot in tender.lots}
     criteria = [c for c in tender.criteria if c.kind != CriterionKind.PRICE]
     return render_template(
         "procurement/bids/workspace.html",
@@ -200,9 +201,7 @@ def _on_draft(tender_id: int, form, act) -> Any:
     if bid is None:
         return _workspace(tender)
     if not form.validate_on_submit():  # each refused field says why
-        for messages in form.errors.values():
-            for message in messages:
-                flash(message, "danger")
+        flash_errors(form)
         return _workspace(tender)
     try:
         message = act(bid)

@@ -82,8 +82,7 @@ def _checked_uploads(form: TenderForm) -> list | None:
     try:
         return check_uploads(form.documents.data or [], allowed=DOCUMENT_TYPES)
     except DomainError as exc:
-        messages = [m for msgs in exc.fields.values() for m in msgs] or [exc.message]
-        form.documents.errors = [*list(form.documents.errors or []), *messages]
+        apply_errors(form, exc, {"file": "documents"}, default_field="documents")
         return None
 
 

@@ -152,20 +152,21 @@ def test_long_select_writes_lazy_labels_in_each_language(app):
 
 
 def test_search_field_writes_label_control_and_errors_escaped(app):
-    from wtforms import Form, SelectField, StringField
+    from wtforms import DateField, Form, SearchField, SelectField
     from wtforms.fields.choices import SelectChoice
     from wtforms.validators import Length
 
     from core.forms import LongSelect, search_field
 
     class Search(Form):
-        q = StringField('Words <"all">', validators=[Length(max=40)])
+        q = SearchField('Words <"all">', validators=[Length(max=40)])
+        day = DateField("Day")
         pick = SelectField("Pick", choices=[SelectChoice("", "Any"), SelectChoice("a&b", "A & B")], widget=LongSelect())
 
     form = Search(data={"q": 'x"<y>&', "pick": "a&b"})
     form.validate()
     form.q.errors = ["Too <long>"]
-    assert str(search_field(form.q, type="search", placeholder='e.g. "办公"')) == (
+    assert str(search_field(form.q, placeholder='e.g. "办公"')) == (
         '<div class="mb-3"><label class="form-label" for="q">Words &lt;&#34;all&#34;&gt;</label>'
         '<input class="form-control is-invalid" id="q" maxlength="40" placeholder="e.g. &#34;办公&#34;" name="q" '
         'type="search" value="x&#34;&lt;y&gt;&amp;"><div class="invalid-feedback">Too &lt;long&gt;</div></div>')
@@ -173,21 +174,36 @@ def test_search_field_writes_label_control_and_errors_escaped(app):
         '<div class="mb-3"><label class="form-label" for="pick">Pick</label>'
         '<select class="form-select" id="pick" name="pick"><option value="">Any</option>'
         '<option selected value="a&amp;b">A &amp; B</option></select></div>')
+    assert 'name="day" type="date" value="">' in str(search_field(form.day))  # the type is the widget's
 
 
 def test_search_field_with_a_button_and_a_description(app):
-    from wtforms import Form, StringField
+    from wtforms import Form, SearchField
 
     from core.forms import search_field
 
     class Search(Form):
-        q = StringField("Keyword", description="Words of <the> title.")
+        q = SearchField("Keyword", description="Words of <the> title.")
 
     form = Search(data={"q": "办公"})
     form.q.errors = ["Too long"]
-    assert str(search_field(form.q, type="search", button="Search & find")) == (
+    assert str(search_field(form.q, button="Search & find")) == (
         '<div class="mb-3"><label class="form-label" for="q">Keyword</label><div class="input-group">'
         '<input class="form-control is-invalid" id="q" name="q" aria-describedby="q-help" type="search" value="办公">'
         '<button class="btn btn-primary" type="submit"><i class="bi bi-search" aria-hidden="true"></i> '
         'Search &amp; find</button></div><div class="invalid-feedback d-block">Too long</div>'
         '<div class="form-text" id="q-help">Words of &lt;the&gt; title.</div></div>')
+
+
+def test_search_field_renders_any_other_select_with_wtforms_widget(app):
+    from wtforms import Form, SelectField
+    from wtforms.fields.choices import SelectChoice
+
+    from core.forms import search_field
+
+    class Plain(Form):
+        pick = SelectField("Pick", choices=[SelectChoice("a", "A"), SelectChoice("b", "B <b>")])
+
+    html = str(search_field(Plain(data={"pick": "b"}).pick))
+    assert html.startswith('<div class="mb-3"><label class="form-label" for="pick">Pick</label><select class="form-select"')
+    assert '<option selected value="b">B &lt;b&gt;</option>' in html and html.endswith("</select></div>")

@@ -328,3 +328,30 @@ def test_every_status_has_its_badge_in_each_language_and_an_unknown_one_is_grey(
             assert str(tender_badge("<odd>")) == '<span class="badge text-bg-secondary">&lt;odd&gt;</span>'
             expected = "澄清期" if language.startswith("zh") else "Enquiry period"
             assert f">{expected}</span>" in str(tender_badge(TenderStatus.ENQUIRIES))
+
+
+def test_each_cell_of_a_result_row_in_both_languages(client):
+    import re
+
+    from core.i18n import local_datetime
+
+    buyer = make_buyer(2)
+    with unit_of_work():
+        buyer.org.name_zh, buyer.org.name_en = "扬州市卫生健康委员会", "Yangzhou Health Commission"
+    tender = published_tender(buyer, title_zh="医疗设备采购", title_en="Medical equipment",
+                              category="goods", category_code="A0232")
+    deadline = local_datetime(tender.submission_deadline)
+    expected = {
+        "zh_Hans_CN": ["医疗设备采购", "货物 · A0232", "扬州市卫生健康委员会", "公开招标", "¥1,000,000.00", "澄清期", deadline],
+        "en": ["Medical equipment", "Goods · A0232", "Yangzhou Health Commission", "Open tender",
+               "¥1,000,000.00", "Enquiry period", deadline],
+    }
+    for language, cells in expected.items():
+        post_form(client, "/lang", {"lang": language})
+        flask_babel.refresh()
+        html = _html(client.get("/procurement/tenders"))
+        row = re.search(r"<tbody>(.*?)</tbody>", html, re.S).group(1)
+        texts = [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", cell)).strip()
+                 for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+        assert texts == [" ".join(cells[:2]), *cells[2:]], language
+        assert f'href="/procurement/tenders/{tender.id}"' in row

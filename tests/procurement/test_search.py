@@ -167,7 +167,7 @@ def test_filter_by_buyer_category_code_and_method(catalogue):
     assert _ids(buyer_org_id=catalogue["buyer"].org.id) == {catalogue["office"].id}
     assert _ids(category="services") == {catalogue["apart"].id}
     assert _ids(category_code="A02") == {catalogue["office"].id, catalogue["laptops"].id}
-    assert _ids(category_code="A02_") == set()  # LIKE wildcards are literal
+    assert _ids(category_code="A02_") == set()  # a code prefix is matched literally, no wildcard
     assert _ids(method="open") == {catalogue["office"].id, catalogue["laptops"].id, catalogue["apart"].id}
     assert _ids(method="inquiry") == set()
 
@@ -307,6 +307,8 @@ def test_buyer_list_holds_buyers_with_published_tenders_only():
 
 
 def test_buyer_list_is_cached_and_dropped_when_a_tender_changes():
+    from accounts.models import Organization
+    from core import events
     from core.db import db, unit_of_work
     from procurement.models import Tender
 
@@ -322,6 +324,12 @@ def test_buyer_list_is_cached_and_dropped_when_a_tender_changes():
     assert {b.id for b in queries.buyer_orgs(max_age=0)} == {first.org.id}
     published_tender(first)  # publishing a tender drops the list
     assert {b.id for b in queries.buyer_orgs(max_age=60)} == {first.org.id}
+    with unit_of_work():  # renamed behind the services' back: still cached
+        db.session.get(Organization, first.org.id).name_zh = "扬州市教育局（新）"
+    assert [b.name_zh for b in queries.buyer_orgs(max_age=60)] != ["扬州市教育局（新）"]
+    with unit_of_work():  # accounts' rename event drops the list
+        events.publish(events.organization_renamed, "accounts", org_id=first.org.id)
+    assert [b.name_zh for b in queries.buyer_orgs(max_age=60)] == ["扬州市教育局（新）"]
     queries.forget_buyer_list()
 
 

@@ -77,7 +77,7 @@ def test_an_amended_deadline_is_searched_at_its_new_date():
     assert _ids(deadline_to=(new_deadline - timedelta(days=2)).date()) == []
 
 
-def test_a_refused_change_sends_no_message_and_leaves_the_index():
+def test_a_refused_change_sends_no_message_and_the_next_change_sends_its_own():
     buyer = make_buyer(2)
     tender = published_tender(buyer)
     before = len(_messages())
@@ -86,18 +86,23 @@ def test_a_refused_change_sends_no_message_and_leaves_the_index():
         db.session.get(Tender, tender.id).title_zh = "会议桌"
         raise RuntimeError("the unit of work fails")
     assert len(_messages()) == before and _ids(q="办公") == [tender.id]
+    with unit_of_work():  # the same tender again, in the same session: not forgotten as "already queued"
+        index_svc.tender_changed(tender.id)
+    assert len(_messages()) == before + 1 and _messages()[-1].payload == {"tender_ids": [tender.id]}
 
 
-def test_one_message_per_tender_and_unit_of_work():
+def test_one_message_per_unit_of_work_for_all_its_tenders():
     buyer = make_buyer(2)
-    tender = published_tender(buyer)
+    first, second = published_tender(buyer), published_tender(buyer)
     before = len(_messages())
     with unit_of_work():
-        index_svc.tender_changed(tender.id)
-        index_svc.tender_changed(tender.id)
+        index_svc.tender_changed(second.id)
+        index_svc.tender_changed(first.id)
+        index_svc.tender_changed(second.id)
     assert len(_messages()) == before + 1
+    assert _messages()[-1].payload == {"tender_ids": sorted([first.id, second.id])}
     with unit_of_work():
-        index_svc.tender_changed(tender.id)  # a later unit of work sends its own
+        index_svc.tender_changed(first.id)  # a later unit of work sends its own
     assert len(_messages()) == before + 2
 
 
