@@ -439,6 +439,9 @@ def report(results: dict, server: h.Server, suppliers: int, rounds: int) -> tupl
     for kind, agg in by_kind.items():
         for sample in agg["samples"][:3]:
             print(f"  ! {kind}: {sample}")
+    for p in results.get("warmup", []):
+        for sample in p["samples"][:3]:
+            print(f"  ! warm-up {p['kind']}: {sample}")
     t_ratio = figures["sealed"]["rate"] / figures["bare"]["rate"]
     p_ratio = figures["sealed"]["p99"] / figures["bare"]["p99"]
     ok_t, ok_p = t_ratio >= GOAL_THROUGHPUT_RATIO, p_ratio <= GOAL_P99_RATIO
@@ -509,7 +512,8 @@ def main() -> int:
         server = h.Server(env, workers=args.workers, worker_class=args.worker_class, threads=args.threads)
         with server:
             results = h.run_load(rush_load, server.base_url, world, rounds, pairs, size)
-            if any(isinstance(k, int) and k >= 500 for p in results["phases"] for k in p["status"]):
+            if any(isinstance(k, int) and k >= 500
+                   for p in results["phases"] + results["warmup"] for k in p["status"]):
                 print("  server errors; gunicorn log (tail):\n" + server.log_tail(60))
         _figures, ok = report(results, server, suppliers, rounds)
         if args.profile:

@@ -53,7 +53,11 @@ def _load_or_create(path: str) -> Ed25519PrivateKey:
 
 
 def _private_key() -> Ed25519PrivateKey:
-    path = key_path()
+    return _key_at(key_path())
+
+
+def _key_at(path: str) -> Ed25519PrivateKey:
+    """The key of the file at `path`, loaded (or created) once per process."""
     key = _cache.get(path)
     if key is None:
         with _lock:
