@@ -23,7 +23,9 @@ Without the header the view runs as usual. With it:
   `idempotency_in_progress` (PostgreSQL: transaction advisory lock; SQLite serializes
   writers, so the second request waits and then gets the replay).
 
-Records are kept IDEMPOTENCY_KEY_TTL_HOURS (>= 24) and purged by a sweep.
+Records are kept IDEMPOTENCY_KEY_TTL_HOURS (>= 24) and purged by a sweep. The stored
+response body is sealed at rest (core.at_rest, under the caller and the key): it may hold
+what a copy of the database must not show (a sealed bid's receipt names its files).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from flask import Response, current_app, g, jsonify, request
 from flask.cli import AppGroup
 from flask_babel import gettext as _
 
-from core import clock
+from core import at_rest, clock
 from core.api import request_json
 from core.db import db, unit_of_work
 from core.models.idempotency import IdempotencyRecord
@@ -153,8 +155,14 @@ def _record_for_update() -> sa.Select:
     ).with_for_update()
 
 
+def body_label(caller: str, key: str) -> bytes:
+    """The at-rest label of a record's response body."""
+    return b"canal-idempotency-v1|caller=%s|key=%s" % (caller.encode("utf-8"), key.encode("utf-8"))
+
+
 def _replay(rec: IdempotencyRecord) -> Response:
-    response = Response(rec.response_body or b"", status=rec.response_status or 200,
+    body = at_rest.open_sealed(body_label(rec.caller, rec.key), rec.response_body) if rec.response_body else b""
+    response = Response(body, status=rec.response_status or 200,
                         content_type=rec.response_content_type or "application/json")
     if rec.response_location:
         response.headers["Location"] = rec.response_location
@@ -209,7 +217,8 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
                 session.add(IdempotencyRecord(
                     key=key, caller=caller, route=route, request_hash=request_hash, status="completed",
                     created_at=now, expires_at=now + _ttl(), response_status=response.status_code,
-                    response_body=response.get_data(), response_content_type=response.content_type,
+                    response_body=at_rest.seal(body_label(caller, key), response.get_data()),
+                    response_content_type=response.content_type,
                     response_location=response.headers.get("Location"),
                 ))
             return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -60,3 +61,69 @@ def test_upgrade_from_empty_to_head_on_postgresql():
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_migration_0008_seals_bid_part_names_and_receipts_and_back(tmp_path):
+    """The demo's bids, taken back to 0007 (names and receipts in the clear), come forward
+    sealed: the names are nowhere in the database file, yet read back and the receipts
+    still verify. The downgrade opens them again."""
+    import sqlite3
+
+    env = {"CANAL_INSTANCE": str(tmp_path / "instance"), "SECRET_KEY": "migration-test-secret"}
+    db_file = tmp_path / "migrate.db"
+    url = f"sqlite:///{db_file}"
+
+    def flask(*args):
+        result = subprocess.run([FLASK, *args], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                                env={**os.environ, "FLASK_APP": "app", "DATABASE_URL": url, **env})
+        assert result.returncode == 0, result.stderr[-2000:]
+
+    flask("db", "upgrade")
+    flask("seed-demo")
+    flask("db", "downgrade", "a882a55a81e6")
+    with sqlite3.connect(db_file) as conn:
+        names = dict(conn.execute("SELECT id, name FROM tender_bid_parts").fetchall())
+        receipts = {bid_id: json.loads(text) for bid_id, text in
+                    conn.execute("SELECT id, receipt FROM tender_bids WHERE receipt IS NOT NULL")}
+        body = json.dumps({"receipt": next(iter(receipts.values()))}).encode()
+        conn.execute("INSERT INTO idempotency_records (key, caller, route, request_hash, status, response_status, "
+                     "response_body, created_at, expires_at) VALUES ('k-1', 'user:1', 'POST x', 'h', 'completed', "
+                     "201, ?, '2026-11-28 00:00:00', '2026-11-29 00:00:00')", (body,))
+    attachment_names = {n for n in names.values() if n.endswith(".pdf")}
+    assert attachment_names and receipts  # the demo has submitted bids with attachments
+
+    flask("db", "upgrade")
+    raw = db_file.read_bytes()
+    for name in attachment_names:
+        assert name.encode("utf-8") not in raw, name
+
+    from app import create_app
+    from config import Config
+    from procurement.models import Bid, BidPart
+    from procurement.services.bids import check_receipt
+
+    instance = tmp_path / "instance"
+    app = create_app(Config, SQLALCHEMY_DATABASE_URI=url, SECRET_KEY=env["SECRET_KEY"], FILES_DIR=instance / "files",
+                     SEARCH_DIR=instance / "search", PLATFORM_SIGNING_KEY_FILE=str(instance / "platform_ed25519.pem"))
+    with app.app_context():
+        from core.db import db
+
+        assert {p.id: p.name for p in db.session.scalars(sa.select(BidPart))} == names
+        from core import at_rest
+        from core.idempotency import body_label
+
+        sealed_body = db.session.execute(sa.text("SELECT response_body FROM idempotency_records")).scalar_one()
+        assert sealed_body != body and at_rest.open_sealed(body_label("user:1", "k-1"), sealed_body) == body
+        for bid_id, document in receipts.items():
+            bid = db.session.get(Bid, bid_id)
+            assert bid.receipt == document
+            assert check_receipt(bid.receipt).valid
+        db.session.remove()
+        db.engine.dispose()
+
+    flask("db", "downgrade", "a882a55a81e6")
+    with sqlite3.connect(db_file) as conn:
+        assert dict(conn.execute("SELECT id, name FROM tender_bid_parts").fetchall()) == names
+        assert conn.execute("SELECT response_body FROM idempotency_records").fetchone()[0] == body
+        assert {bid_id: json.loads(text) for bid_id, text in
+                conn.execute("SELECT id, receipt FROM tender_bids WHERE receipt IS NOT NULL")} == receipts

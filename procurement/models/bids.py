@@ -1,17 +1,22 @@
 """Sealed bids: a bid per supplier and tender, its encrypted parts and its receipt.
 
-Before the opening only ciphertext (with its SHA-256), the bidder, the lots, part
-names and sizes, and server times are stored; the opening fills the `opened_*` columns.
+Before the opening only ciphertext (with its SHA-256), the bidder, the lots, part sizes
+and server times are stored in the clear; the opening fills the `opened_*` columns. A
+part's name (an attachment's file name) and the bid's receipt, which lists those names,
+are what the bidder sees of its bid, so the platform reads them back: they are sealed at
+rest (core.at_rest) under labels naming the bid and the part, so a copy of the database
+shows neither.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from core import clock
+from core import at_rest, clock
 from core.db import Base, IdMixin
 from procurement.states import BidStatus
 
@@ -33,13 +38,35 @@ class Bid(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     submitted_at: Mapped[datetime | None]  # server receipt time
     withdrawn_at: Mapped[datetime | None]
-    receipt: Mapped[dict | None] = mapped_column(sa.JSON)  # the signed receipt document
+    sealed_receipt: Mapped[bytes | None] = mapped_column(sa.LargeBinary)  # the signed receipt, at rest
 
     # filled at the opening
     opened_at: Mapped[datetime | None]
     open_error: Mapped[str] = mapped_column(sa.String(200), default="")  # a part failed its hash / AEAD
 
     parts: Mapped[list[BidPart]] = relationship(back_populates="bid", order_by="BidPart.seq")
+
+    @staticmethod
+    def receipt_label(bid_id: int) -> bytes:
+        return b"canal-bid-at-rest-v1|receipt|bid=%d" % bid_id
+
+    @property
+    def receipt(self) -> dict | None:
+        """The signed receipt document (None before submission)."""
+        if self.sealed_receipt is None:
+            return None
+        return json.loads(at_rest.open_sealed(self.receipt_label(self.id), self.sealed_receipt))
+
+    @receipt.setter
+    def receipt(self, document: dict | None) -> None:
+        """Seals the document under this bid's label (the bid id must be known)."""
+        if document is None:
+            self.sealed_receipt = None
+            return
+        if self.id is None:
+            raise ValueError("a receipt is sealed under the bid id: flush the bid first")
+        text = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        self.sealed_receipt = at_rest.seal(self.receipt_label(self.id), text.encode("utf-8"))
 
 
 class BidPart(IdMixin, Base):
@@ -50,7 +77,7 @@ class BidPart(IdMixin, Base):
     seq: Mapped[int] = mapped_column(sa.Integer)
     kind: Mapped[str] = mapped_column(sa.String(20))  # BidPartKind
     lot_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tender_lots.id"))
-    name: Mapped[str] = mapped_column(sa.String(255), default="")  # attachment file name / part label
+    sealed_name: Mapped[bytes] = mapped_column(sa.LargeBinary)  # file name / part label, at rest (`name`)
     size: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # plaintext bytes
     ciphertext: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
     ciphertext_sha256: Mapped[str] = mapped_column(sa.String(64))
@@ -62,3 +89,19 @@ class BidPart(IdMixin, Base):
     opened_file_id: Mapped[int | None] = mapped_column(sa.ForeignKey("stored_files.id"))  # attachments
 
     bid: Mapped[Bid] = relationship(back_populates="parts")
+
+    @staticmethod
+    def name_label(bid_id: int, seq: int) -> bytes:
+        return b"canal-bid-at-rest-v1|part-name|bid=%d|seq=%d" % (bid_id, seq)
+
+    @property
+    def name(self) -> str:
+        """The attachment's file name or the part's label, as the bidder gave it."""
+        return at_rest.open_sealed(self.name_label(self.bid_id, self.seq), self.sealed_name).decode("utf-8")
+
+    @name.setter
+    def name(self, value: str) -> None:
+        """Seals the name under this part's label (bid_id and seq must be set)."""
+        if self.bid_id is None or self.seq is None:
+            raise ValueError("a part name is sealed under its bid and seq: set them first")
+        self.sealed_name = at_rest.seal(self.name_label(self.bid_id, self.seq), value[:255].encode("utf-8"))

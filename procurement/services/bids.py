@@ -4,7 +4,9 @@ A supplier prepares a *draft* bid part by part (a price per lot, the answers to 
 criteria, attachments one by one). Every part is sealed to the tender's X25519 public
 key the moment it arrives (`procurement.sealing.seal`, associated data `part_aad`), so
 only ciphertext and its SHA-256 reach the database; the plaintext is never written to
-the file store, a log, a temporary file or the audit trail.
+the file store, a log, a temporary file or the audit trail. A part's name (the file name
+the bidder gave) and the receipt, which the bidder reads back, are sealed at rest
+(`BidPart.name`, `Bid.receipt`, core.at_rest).
 
 Submission takes a SHARE lock on the tender row, then checks the deadline with the
 server clock: the opening takes FOR UPDATE on the same row, so a racing submission is
@@ -501,8 +503,9 @@ def _seal_part(bid: Bid, tender: Tender, kind: BidPartKind, name: str, plaintext
                lot_id: int | None = None) -> BidPart:
     """Seal `plaintext` as the bid's next part (its seq is allocated before sealing)."""
     last = db.session.scalar(sa.select(sa.func.max(BidPart.seq)).where(BidPart.bid_id == bid.id)) or 0
-    part = BidPart(bid_id=bid.id, seq=last + 1, kind=kind.value, lot_id=lot_id, name=name[:255],
-                   size=len(plaintext), received_at=clock.now())
+    part = BidPart(bid_id=bid.id, seq=last + 1, kind=kind.value, lot_id=lot_id, size=len(plaintext),
+                   received_at=clock.now())
+    part.name = name  # sealed at rest under (bid, seq)
     blob = sealing.seal(tender.public_key, plaintext, aad=part_aad(bid, part))
     part.ciphertext = blob.data
     part.ciphertext_sha256 = blob.sha256
@@ -734,13 +737,14 @@ def submit_complete_bid(tender_id: int, user: User, org: Organization, *, prices
         parts: list[BidPart] = []
         receipt_parts: list[tuple[str, str, int]] = []
         for seq, (kind, name, lot_id, plaintext) in enumerate(plain, start=1):
-            part = BidPart(bid_id=bid.id, seq=seq, kind=kind.value, lot_id=lot_id, name=name[:255],
-                           size=len(plaintext), received_at=now)
+            part = BidPart(bid_id=bid.id, seq=seq, kind=kind.value, lot_id=lot_id, size=len(plaintext),
+                           received_at=now)
+            part.name = name  # sealed at rest under (bid, seq)
             blob = sealing.seal(state.public_key, plaintext, aad=part_aad(bid, part))
             part.ciphertext = blob.data
             part.ciphertext_sha256 = blob.sha256
             parts.append(part)
-            receipt_parts.append((part.name, blob.sha256, blob.size))
+            receipt_parts.append((name[:255], blob.sha256, blob.size))
         del plain, uploads
         bid.receipt = sealing.make_receipt(state.id, org.id, lot_ids, now, receipt_parts)
         db.session.add_all(parts)

@@ -9,10 +9,9 @@ and the share itself *encrypted at rest* (`pending_share`) until the custodian c
 it once, after a fresh TOTP code; it is erased at collection. The KEK and the private
 key are never stored nor logged.
 
-Shares at rest (pending until collection, presented until the opening) are encrypted
-with AES-256-GCM under a key derived by HKDF-SHA256 from the app's SECRET_KEY, a purpose
-label, the tender id and the custodian id; the same label is the associated data, so a
-blob copied to another custodian, tender or purpose does not decrypt.
+Shares at rest (pending until collection, presented until the opening) are sealed by
+core.at_rest under a label naming the purpose, the tender and the custodian, so a blob
+copied to another custodian, tender or purpose does not decrypt.
 """
 
 from __future__ import annotations
@@ -22,10 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -34,7 +29,7 @@ from accounts.models import User
 from accounts.services import twofactor
 from accounts.services.organizations import has_active_role
 from accounts.states import Role
-from core import audit, clock
+from core import at_rest, audit, clock
 from core.db import db, for_update, unit_of_work
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.notifications import Recipient, notify, register_kind
@@ -71,7 +66,6 @@ register_kind(NOTIFY_KIND, _l("Tender key custody"), mandatory=True)
 PENDING = "pending"  # a share waiting for its custodian to collect it
 PRESENTED = "presented"  # a share presented at the opening, waiting for k
 _AT_REST_INFO = b"canal-share-at-rest-v1"
-_NONCE_LEN = 12
 
 RECOVERY_PRIVATE_FILE = "recovery_private.pem"
 RECOVERY_PUBLIC_FILE = "recovery_public.pem"
@@ -136,26 +130,19 @@ def recovery_public_key_pem() -> bytes:
 # --------------------------------------------------------------------------- shares at rest
 
 
-def _at_rest_key(purpose: str, tender_id: int, custodian_id: int) -> tuple[bytes, bytes]:
-    label = b"%s|%s|tender=%d|custodian=%d" % (_AT_REST_INFO, purpose.encode("ascii"), tender_id, custodian_id)
-    secret = current_app.config["SECRET_KEY"]
-    secret_bytes = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label).derive(secret_bytes)
-    return key, label
+def _share_label(purpose: str, tender_id: int, custodian_id: int) -> bytes:
+    return b"%s|%s|tender=%d|custodian=%d" % (_AT_REST_INFO, purpose.encode("ascii"), tender_id, custodian_id)
 
 
 def seal_share_at_rest(share: sealing.KeyShare, purpose: str, tender_id: int, custodian_id: int) -> bytes:
-    """nonce || AES-256-GCM(index byte || share) under the purpose/tender/custodian key."""
-    key, label = _at_rest_key(purpose, tender_id, custodian_id)
-    nonce = os.urandom(_NONCE_LEN)
-    return nonce + AESGCM(key).encrypt(nonce, bytes([share.index]) + share.value, label)
+    """The share (index byte || value) sealed at rest under the purpose/tender/custodian label."""
+    return at_rest.seal(_share_label(purpose, tender_id, custodian_id), bytes([share.index]) + share.value)
 
 
 def open_share_at_rest(blob: bytes, purpose: str, tender_id: int, custodian_id: int) -> sealing.KeyShare:
-    key, label = _at_rest_key(purpose, tender_id, custodian_id)
     try:
-        payload = AESGCM(key).decrypt(blob[:_NONCE_LEN], blob[_NONCE_LEN:], label)
-    except (InvalidTag, ValueError) as exc:
+        payload = at_rest.open_sealed(_share_label(purpose, tender_id, custodian_id), blob)
+    except at_rest.Unreadable as exc:
         raise Conflict(_("A stored key share cannot be decrypted (the platform secret changed or the data was "
                          "altered)."), code="share_at_rest_unreadable") from exc
     return sealing.KeyShare(index=payload[0], value=payload[1:])

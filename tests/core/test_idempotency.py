@@ -12,12 +12,13 @@ from flask import Flask
 from flask_smorest import Api
 
 from config import TestConfig
-from core import clock
+from core import at_rest, clock
 from core.api import Blueprint
 from core.db import db, unit_of_work
 from core.errors import ValidationError, register_error_handlers
 from core.extensions import babel, login_manager
-from core.idempotency import idempotent, purge_expired, stored_count
+from core.idempotency import body_label, idempotent, purge_expired, stored_count
+from core.models.idempotency import IdempotencyRecord
 from core.models.settings import AppSetting
 
 CALLS: list[str] = []
@@ -110,6 +111,18 @@ def test_same_key_twice_gives_one_effect_and_the_same_response(api_client):
     assert "Idempotent-Replayed" not in first.headers
     assert CALLS == ["widget"]
     assert _effects() == 1
+
+
+def test_the_stored_response_is_sealed_at_rest_and_bound_to_its_key(api_client, idem_app):
+    first = _post(api_client, "confidential-widget")
+    with idem_app.app_context():
+        record = db.session.scalars(sa.select(IdempotencyRecord)).one()
+        assert b"confidential" not in record.response_body and b"item-1" not in record.response_body
+        assert at_rest.open_sealed(body_label(record.caller, "key-1"), record.response_body) == first.get_data()
+        with pytest.raises(at_rest.Unreadable):  # another caller's or key's label does not open it
+            at_rest.open_sealed(body_label(record.caller, "key-2"), record.response_body)
+    replay = _post(api_client, "confidential-widget")
+    assert replay.headers["Idempotent-Replayed"] == "true" and replay.get_data() == first.get_data()
 
 
 def test_without_a_key_every_request_runs(api_client):

@@ -1,7 +1,7 @@
 """Confidentiality before the opening (DESIGN.md section 7, 招标投标法 22).
 
-1. A plaintext marker put in a price, an answer and an attachment (through the pages and
-   the API) is found nowhere: not in any column of any table (nor the SQLite file, nor a
+1. A plaintext marker put in a price, an answer, an attachment and an attachment's file
+   name (through the pages and the API) is found nowhere: not in any column of any table (nor the SQLite file, nor a
    pg_dump on PostgreSQL), not in the file store, not in a temporary file, not in the
    logs (captured at DEBUG, SQL parameters included), not in the audit trail.
 2. No other role (platform admin, the buyer's officer and custodian, platform finance,
@@ -50,13 +50,14 @@ def _markers():
         "price": price,
         "answer": "ANSWER-MARKER-" + secrets.token_hex(12),
         "attachment": "ATTACHMENT-MARKER-" + secrets.token_hex(12),
+        "file_name": "FILENAME-MARKER-" + secrets.token_hex(12),
     }
 
 
 def _needles(markers: dict) -> list[bytes]:
     price = markers["price"]
     out = [str(price).encode(), f"{price // 100}.{price % 100:02d}".encode(),
-           markers["answer"].encode(), markers["attachment"].encode()]
+           markers["answer"].encode(), markers["attachment"].encode(), markers["file_name"].encode()]
     # the marker as it reads inside the base64 of any file that contains it: its encoding
     # depends on where it starts modulo 3, so one needle per alignment (the group the
     # preceding bytes share is skipped)
@@ -128,7 +129,7 @@ def _bid_through_pages(client, tender, org, user, markers):
               {f"answer-{technical.id}": "Our approach: " + markers["answer"]})
     content = ("Technical proposal\n" + markers["attachment"] + "\n").encode()
     r = client.post(f"/procurement/tenders/{tender.id}/bid/attachments",
-                    data={"csrf_token": csrf_token(client), "file": (io.BytesIO(content), "proposal.txt")},
+                    data={"csrf_token": csrf_token(client), "file": (io.BytesIO(content), markers["file_name"] + ".txt")},
                     content_type="multipart/form-data")
     assert r.status_code == 303
     r = post_form(client, f"/procurement/tenders/{tender.id}/bid/submit")
@@ -143,7 +144,7 @@ def _bid_through_api(client, tender, org, user, markers):
     content = ("API proposal\n" + markers["attachment"] + "\n").encode()
     body = {"prices": [{"lot_id": tender.lots[0].id, "price": markers["price"] + 1}],
             "answers": {str(technical.id): markers["answer"] + " (api)"},
-            "attachments": [{"name": "api.txt", "content_base64": base64.b64encode(content).decode()}]}
+            "attachments": [{"name": markers["file_name"] + "-api.txt", "content_base64": base64.b64encode(content).decode()}]}
     token = create_token(user, org.id, "api")[1]
     r = client.post(f"/api/v1/tenders/{tender.id}/bids", json=body,
                     headers=api_headers(token, **{"Idempotency-Key": "conf-1"}))
@@ -162,9 +163,14 @@ def test_a_plaintext_marker_is_found_nowhere(app, client, caplog):
     page_bid = _bid_through_pages(client, tender, org, user, markers)
     api_org, api_user = make_supplier()
     api_bid = _bid_through_api(app.test_client(), tender, api_org, api_user, markers)
-    # the pages show the bidder its parts, never their content
+    # the pages show the bidder its parts, never their content; the file name it gave is
+    # read back (sealed at rest), in the workspace and in its receipt
     html = client.get(f"/procurement/tenders/{tender.id}/bid").get_data(as_text=True).encode()
-    assert not [n for n in needles if n in html]
+    assert not [n for n in needles if n in html and n != markers["file_name"].encode()]
+    assert (markers["file_name"] + ".txt").encode() in html
+    assert [p["name"] for p in page_bid.receipt["parts"]][-1] == markers["file_name"] + ".txt"
+    assert svc.check_receipt(page_bid.receipt).valid and svc.check_receipt(api_bid.receipt).valid
+    assert svc.live_parts(api_bid)[-1].name == markers["file_name"] + "-api.txt"
 
     # sanity: the markers really went in (sealed)
     opened = {p.kind: open_part(keys, page_bid, p) for p in svc.live_parts(page_bid)}
