@@ -27,6 +27,9 @@ class Config:
     ENV_NAME = os.environ.get("CANAL_ENV", "development")
     PRODUCTION = ENV_NAME == "production"
     SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY)
+    # Earlier secret keys, newest first, separated by spaces: sessions signed and values
+    # sealed at rest (core.at_rest) under them still open after a rotation.
+    SECRET_KEY_FALLBACKS = os.environ.get("SECRET_KEY_FALLBACKS", "").split()
     SQLALCHEMY_DATABASE_URI = os.environ.get(
         "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'canal.db'}"
     )
@@ -174,6 +177,7 @@ class TestConfig(Config):
 
     TESTING = True
     SECRET_KEY = "test-secret"  # noqa: S105 - tests only
+    SECRET_KEY_FALLBACKS: list[str] = []
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
     RATELIMIT_STORAGE_URI = "memory://"
     HUEY_IMMEDIATE = True

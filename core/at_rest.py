@@ -7,8 +7,11 @@ the app's SECRET_KEY with the caller's label as `info`; the label is also the as
 data, so a value copied to another row or purpose does not decrypt. Stored:
 nonce (12 bytes) || ciphertext || tag.
 
-Rotating SECRET_KEY makes such values unreadable (`Unreadable`): rotate before
-publishing tenders or after their openings.
+Values are sealed under SECRET_KEY and open under it or any of SECRET_KEY_FALLBACKS
+(Flask's setting, which also keeps old sessions valid): to rotate, set the new key and
+move the old one to the fallbacks; keep it there as long as values sealed under it are
+kept (bid part names and receipts: for good). A value that opens under none of them is
+`Unreadable`; callers degrade (a placeholder name, no replay) rather than fail.
 """
 
 from __future__ import annotations
@@ -30,21 +33,25 @@ class Unreadable(Exception):
     """The value does not decrypt: the platform secret changed, or the data or its label."""
 
 
-def _key(label: bytes) -> bytes:
-    secret = current_app.config["SECRET_KEY"]
+def _key(secret: str | bytes, label: bytes) -> bytes:
     secret_bytes = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label).derive(secret_bytes)
 
 
 def seal(label: bytes, plaintext: bytes) -> bytes:
-    """nonce || AES-256-GCM(plaintext) under the key of `label`, `label` as associated data."""
+    """nonce || AES-256-GCM(plaintext) under SECRET_KEY's key for `label`, `label` as
+    associated data."""
     nonce = os.urandom(NONCE_LEN)
-    return nonce + AESGCM(_key(label)).encrypt(nonce, plaintext, label)
+    return nonce + AESGCM(_key(current_app.config["SECRET_KEY"], label)).encrypt(nonce, plaintext, label)
 
 
 def open_sealed(label: bytes, blob: bytes) -> bytes:
-    """The plaintext of `seal(label, ...)`; Unreadable when it does not authenticate."""
-    try:
-        return AESGCM(_key(label)).decrypt(blob[:NONCE_LEN], blob[NONCE_LEN:], label)
-    except (InvalidTag, ValueError) as exc:
-        raise Unreadable(str(label)) from exc
+    """The plaintext of `seal(label, ...)` under SECRET_KEY or one of its fallbacks;
+    Unreadable when it authenticates under none."""
+    secrets = [current_app.config["SECRET_KEY"], *(current_app.config.get("SECRET_KEY_FALLBACKS") or ())]
+    for secret in secrets:
+        try:
+            return AESGCM(_key(secret, label)).decrypt(blob[:NONCE_LEN], blob[NONCE_LEN:], label)
+        except (InvalidTag, ValueError):
+            continue
+    raise Unreadable(label.decode("ascii", "replace"))

@@ -161,7 +161,12 @@ def body_label(caller: str, key: str) -> bytes:
 
 
 def _replay(rec: IdempotencyRecord) -> Response:
-    body = at_rest.open_sealed(body_label(rec.caller, rec.key), rec.response_body) if rec.response_body else b""
+    try:
+        body = at_rest.open_sealed(body_label(rec.caller, rec.key), rec.response_body) if rec.response_body else b""
+    except at_rest.Unreadable:
+        return _error(409, "idempotency_record_unreadable",
+                      _("This request was already carried out, but its stored response can no longer be read. "
+                        "Look the result up instead of repeating the request."))
     response = Response(body, status=rec.response_status or 200,
                         content_type=rec.response_content_type or "application/json")
     if rec.response_location:

@@ -63,15 +63,32 @@ def test_upgrade_from_empty_to_head_on_postgresql():
         admin.dispose()
 
 
+def _cells_holding(conn, needle: bytes) -> list[str]:
+    """table.column of every cell (any table) whose value holds `needle`."""
+    hits = []
+    tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    for table in tables:
+        cursor = conn.execute(f'SELECT * FROM "{table}"')
+        columns = [d[0] for d in cursor.description]
+        for row in cursor:
+            for column, value in zip(columns, row, strict=True):
+                raw = value if isinstance(value, bytes) else str(value).encode("utf-8")
+                if needle in raw:
+                    hits.append(f"{table}.{column}")
+    return hits
+
+
 def test_migration_0008_seals_bid_part_names_and_receipts_and_back(tmp_path):
     """The demo's bids, taken back to 0007 (names and receipts in the clear), come forward
-    sealed: the names are nowhere in the database file, yet read back and the receipts
-    still verify. The downgrade opens them again."""
+    sealed: a part's name and a receipt's signature are in no cell of the database, yet
+    read back, and the receipts still verify. The downgrade opens them again."""
     import sqlite3
+    from contextlib import closing
 
     env = {"CANAL_INSTANCE": str(tmp_path / "instance"), "SECRET_KEY": "migration-test-secret"}
     db_file = tmp_path / "migrate.db"
     url = f"sqlite:///{db_file}"
+    marker = f"MIGRATION-MARKER-{uuid.uuid4().hex}.pdf"
 
     def flask(*args):
         result = subprocess.run([FLASK, *args], cwd=ROOT, capture_output=True, text=True, timeout=300,
@@ -81,7 +98,11 @@ def test_migration_0008_seals_bid_part_names_and_receipts_and_back(tmp_path):
     flask("db", "upgrade")
     flask("seed-demo")
     flask("db", "downgrade", "a882a55a81e6")
-    with sqlite3.connect(db_file) as conn:
+    with closing(sqlite3.connect(db_file)) as conn, conn:
+        # a bid part of a bid not opened yet (an opened one's file keeps its name, rightly)
+        part_id = conn.execute("SELECT p.id FROM tender_bid_parts p JOIN tender_bids b ON b.id = p.bid_id "
+                               "WHERE p.kind = 'attachment' AND b.opened_at IS NULL ORDER BY p.id").fetchone()[0]
+        conn.execute("UPDATE tender_bid_parts SET name = ? WHERE id = ?", (marker, part_id))
         names = dict(conn.execute("SELECT id, name FROM tender_bid_parts").fetchall())
         receipts = {bid_id: json.loads(text) for bid_id, text in
                     conn.execute("SELECT id, receipt FROM tender_bids WHERE receipt IS NOT NULL")}
@@ -89,16 +110,20 @@ def test_migration_0008_seals_bid_part_names_and_receipts_and_back(tmp_path):
         conn.execute("INSERT INTO idempotency_records (key, caller, route, request_hash, status, response_status, "
                      "response_body, created_at, expires_at) VALUES ('k-1', 'user:1', 'POST x', 'h', 'completed', "
                      "201, ?, '2026-11-28 00:00:00', '2026-11-29 00:00:00')", (body,))
-    attachment_names = {n for n in names.values() if n.endswith(".pdf")}
-    assert attachment_names and receipts  # the demo has submitted bids with attachments
+        signature = next(iter(receipts.values()))["signature"]["value"].encode()
+        assert _cells_holding(conn, marker.encode()) == ["tender_bid_parts.name"]
+        assert sorted(set(_cells_holding(conn, signature))) == ["idempotency_records.response_body",
+                                                                 "tender_bids.receipt"]
 
     flask("db", "upgrade")
-    raw = db_file.read_bytes()
-    for name in attachment_names:
-        assert name.encode("utf-8") not in raw, name
+    with closing(sqlite3.connect(db_file)) as conn:
+        assert _cells_holding(conn, marker.encode()) == []
+        assert _cells_holding(conn, signature) == []
 
     from app import create_app
     from config import Config
+    from core import at_rest
+    from core.idempotency import body_label
     from procurement.models import Bid, BidPart
     from procurement.services.bids import check_receipt
 
@@ -109,11 +134,8 @@ def test_migration_0008_seals_bid_part_names_and_receipts_and_back(tmp_path):
         from core.db import db
 
         assert {p.id: p.name for p in db.session.scalars(sa.select(BidPart))} == names
-        from core import at_rest
-        from core.idempotency import body_label
-
         sealed_body = db.session.execute(sa.text("SELECT response_body FROM idempotency_records")).scalar_one()
-        assert sealed_body != body and at_rest.open_sealed(body_label("user:1", "k-1"), sealed_body) == body
+        assert at_rest.open_sealed(body_label("user:1", "k-1"), sealed_body) == body
         for bid_id, document in receipts.items():
             bid = db.session.get(Bid, bid_id)
             assert bid.receipt == document
@@ -122,7 +144,7 @@ def test_migration_0008_seals_bid_part_names_and_receipts_and_back(tmp_path):
         db.engine.dispose()
 
     flask("db", "downgrade", "a882a55a81e6")
-    with sqlite3.connect(db_file) as conn:
+    with closing(sqlite3.connect(db_file)) as conn:
         assert dict(conn.execute("SELECT id, name FROM tender_bid_parts").fetchall()) == names
         assert conn.execute("SELECT response_body FROM idempotency_records").fetchone()[0] == body
         assert {bid_id: json.loads(text) for bid_id, text in

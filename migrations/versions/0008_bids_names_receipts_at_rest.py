@@ -15,8 +15,15 @@ sealed the same way, under the caller and the key (core.idempotency.body_label).
 tender_bids is altered in place (ALTER TABLE ADD/DROP COLUMN, SQLite 3.35+), not
 rebuilt in batch: other rows reference it, and SQLite refuses to drop a referenced
 table while foreign keys are enforced.
+
+Run it with the production SECRET_KEY in the environment, every worker stopped (the old
+code reads the dropped columns). Dropped columns and updated rows leave their old bytes
+in the data files until they are rewritten, and backups keep them: afterwards run
+`VACUUM FULL tender_bid_parts, tender_bids, idempotency_records` on PostgreSQL (outside
+a transaction) or `VACUUM` on SQLite.
 """
 import json
+import sqlite3
 
 import sqlalchemy as sa
 from alembic import op
@@ -56,7 +63,14 @@ def _bodies(transform) -> None:
             response_body=transform(label, bytes(row.response_body))))
 
 
+def _check_sqlite() -> None:
+    if op.get_bind().dialect.name == "sqlite" and sqlite3.sqlite_version_info < (3, 35):
+        raise RuntimeError(f"This migration needs SQLite 3.35 or newer (ALTER TABLE DROP COLUMN); "
+                           f"this Python has {sqlite3.sqlite_version}.")
+
+
 def upgrade():
+    _check_sqlite()
     _bodies(at_rest.seal)
     with op.batch_alter_table('tender_bid_parts', schema=None) as batch_op:
         batch_op.add_column(sa.Column('sealed_name', sa.LargeBinary(), nullable=True))
@@ -79,6 +93,7 @@ def upgrade():
 
 
 def downgrade():
+    _check_sqlite()
     _bodies(at_rest.open_sealed)
     op.add_column('tender_bids', sa.Column('receipt', sa.JSON(), nullable=True))
     with op.batch_alter_table('tender_bid_parts', schema=None) as batch_op:

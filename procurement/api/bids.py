@@ -134,7 +134,7 @@ def _out(bid: Bid, parts: list | None = None) -> Bid:
     bid.live_parts = (svc.live_parts(bid)  # type: ignore[attr-defined]
                       if parts is None else parts)
     bid.receipt_url = (url_for("procurement_bids_api.get_receipt", bid_id=bid.id)  # type: ignore[attr-defined]
-                       if bid.receipt else None)
+                       if bid.has_receipt else None)
     return bid
 
 
@@ -229,9 +229,10 @@ def get_receipt(bid_id: int):
         abort(401)
     org = current_org()
     bid = _own_bid(bid_id, org.id if org else -1)
-    if not bid.receipt:
+    receipt = bid.receipt
+    if not receipt:
         raise NotFound()
-    return jsonify(bid.receipt)
+    return jsonify(receipt)
 
 
 @blp.route("/receipts/verify", methods=["POST"])

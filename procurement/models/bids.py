@@ -11,6 +11,7 @@ shows neither.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -21,6 +22,8 @@ from core.db import Base, IdMixin
 from procurement.states import BidStatus
 
 __all__ = ["Bid", "BidPart"]
+
+log = logging.getLogger(__name__)
 
 
 class Bid(IdMixin, Base):
@@ -51,11 +54,20 @@ class Bid(IdMixin, Base):
         return b"canal-bid-at-rest-v1|receipt|bid=%d" % bid_id
 
     @property
+    def has_receipt(self) -> bool:
+        return self.sealed_receipt is not None
+
+    @property
     def receipt(self) -> dict | None:
-        """The signed receipt document (None before submission)."""
+        """The signed receipt document: None before submission, and (logged) when it no
+        longer opens (a SECRET_KEY dropped from SECRET_KEY_FALLBACKS)."""
         if self.sealed_receipt is None:
             return None
-        return json.loads(at_rest.open_sealed(self.receipt_label(self.id), self.sealed_receipt))
+        try:
+            return json.loads(at_rest.open_sealed(self.receipt_label(self.id), self.sealed_receipt))
+        except at_rest.Unreadable:
+            log.warning("The receipt of bid %s cannot be opened (SECRET_KEY changed?).", self.id)
+            return None
 
     @receipt.setter
     def receipt(self, document: dict | None) -> None:
@@ -96,8 +108,14 @@ class BidPart(IdMixin, Base):
 
     @property
     def name(self) -> str:
-        """The attachment's file name or the part's label, as the bidder gave it."""
-        return at_rest.open_sealed(self.name_label(self.bid_id, self.seq), self.sealed_name).decode("utf-8")
+        """The attachment's file name or the part's label, as the bidder gave it; "part-N"
+        (logged) when it no longer opens (a SECRET_KEY dropped from SECRET_KEY_FALLBACKS),
+        so pages and the opening go on."""
+        try:
+            return at_rest.open_sealed(self.name_label(self.bid_id, self.seq), self.sealed_name).decode("utf-8")
+        except at_rest.Unreadable:
+            log.warning("The name of part %s of bid %s cannot be opened (SECRET_KEY changed?).", self.seq, self.bid_id)
+            return f"part-{self.seq}"
 
     @name.setter
     def name(self, value: str) -> None:

@@ -118,7 +118,8 @@ def current_bids(tender: Tender) -> list[Bid]:
 def live_parts(bid: Bid) -> list[BidPart]:
     """The parts of a bid that were not removed from the draft, in upload order. The
     sealed bytes are deferred (loaded only if read: pages, API and services need names,
-    sizes and hashes, which are columns; see `sealed_size`)."""
+    sizes and hashes; sizes and hashes are columns, see `sealed_size`, names are sealed at
+    rest in a small column of their own)."""
     return list(db.session.scalars(
         sa.select(BidPart).where(BidPart.bid_id == bid.id, BidPart.removed_at.is_(None)).order_by(BidPart.seq)
         .options(defer(BidPart.ciphertext))

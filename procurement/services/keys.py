@@ -17,6 +17,7 @@ copied to another custodian, tender or purpose does not decrypt.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,8 +97,12 @@ def _ensure_dev_pair() -> bytes:
     private_pem, public_pem = sealing.generate_recovery_keypair()
     try:
         create_private_file(private_path, private_pem)
-    except FileExistsError:  # another process generated it meanwhile
-        return public_path.read_bytes() if public_path.exists() else _ensure_dev_pair()
+    except FileExistsError:  # another process generated it meanwhile: wait for its public key
+        for _attempt in range(100):
+            if public_path.exists():
+                return public_path.read_bytes()
+            time.sleep(0.05)
+        raise
     partial = public_path.with_suffix(".part")
     partial.write_bytes(public_pem)
     os.replace(partial, public_path)

@@ -312,9 +312,10 @@ def my_bids():
 @login_required
 def receipt_download(bid_id: int):
     bid = _own_bid(bid_id)
-    if not bid.receipt:
+    receipt = bid.receipt
+    if not receipt:
         abort(404)
-    body = json.dumps(bid.receipt, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    body = json.dumps(receipt, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
     response = Response(body, mimetype="application/json")
     response.headers["Content-Disposition"] = f'attachment; filename="bid-receipt-{bid.tender_id}-{bid.id}.json"'
     response.headers["Cache-Control"] = "private, no-store"

@@ -125,6 +125,14 @@ def test_the_stored_response_is_sealed_at_rest_and_bound_to_its_key(api_client, 
     assert replay.headers["Idempotent-Replayed"] == "true" and replay.get_data() == first.get_data()
 
 
+def test_a_stored_response_that_no_longer_opens_is_a_409_not_a_second_run(api_client, idem_app, monkeypatch):
+    _post(api_client, "widget")
+    monkeypatch.setitem(idem_app.config, "SECRET_KEY", "a-rotated-secret")  # no fallback kept
+    again = _post(api_client, "widget")
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "idempotency_record_unreadable"
+    assert CALLS == ["widget"]
+
+
 def test_without_a_key_every_request_runs(api_client):
     _post(api_client, "widget", key=None)
     _post(api_client, "widget", key=None)

@@ -27,13 +27,27 @@ def test_the_file_appears_only_once_written(tmp_path, monkeypatch):
     real_fsync = os.fsync
 
     def watching_fsync(fd):
-        seen.append(path.exists())
+        if not os.path.isdir(f"/proc/self/fd/{fd}"):  # the data, not the folder
+            seen.append(path.exists())
         real_fsync(fd)
 
     monkeypatch.setattr(private_files.os, "fsync", watching_fsync)
     create_private_file(path, b"key material")
     assert seen == [False]
     assert path.read_bytes() == b"key material"
+
+
+def test_without_hard_links_the_file_is_created_in_place(tmp_path, monkeypatch):
+    def no_links(src, dst):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(private_files.os, "link", no_links)
+    path = tmp_path / "secret.pem"
+    create_private_file(path, b"key material")
+    assert path.read_bytes() == b"key material" and stat.S_IMODE(path.stat().st_mode) == 0o600
+    with pytest.raises(FileExistsError):
+        create_private_file(path, b"another key")
+    assert path.read_bytes() == b"key material" and [p.name for p in tmp_path.iterdir()] == ["secret.pem"]
 
 
 def _load_key(path, barrier, out):
@@ -59,9 +73,13 @@ def test_workers_generating_the_signing_key_at_once_all_read_the_same_key(tmp_pa
         workers = [ctx.Process(target=_load_key, args=(path, barrier, out)) for _ in range(6)]
         for worker in workers:
             worker.start()
-        keys = [out.get(timeout=30) for _ in workers]
-        for worker in workers:
-            worker.join(timeout=30)
+        try:
+            keys = [out.get(timeout=30) for _ in workers]
+        finally:
+            for worker in workers:
+                worker.join(timeout=30)
+                if worker.is_alive():
+                    worker.kill()
         assert len(set(keys)) == 1, keys
         assert isinstance(keys[0], bytes) and len(keys[0]) == 32
         assert open(path, "rb").read().startswith(b"-----BEGIN PRIVATE KEY-----")

@@ -413,6 +413,24 @@ def test_one_call_seals_every_part_with_one_audit_entry_and_a_receipt_of_the_sto
                                                                (4, "attachment")]
 
 
+def test_names_and_receipt_are_sealed_at_rest_and_survive_a_key_rotation(app, monkeypatch, setup):
+    _buyer, tender, _keys, org, user = setup
+    bid = svc.submit_complete_bid(tender.id, user, org, prices={tender.lots[0].id: 5},
+                                  attachments=[svc.Attachment("华通报价说明.txt", b"x")])
+    db.session.expire_all()
+    bid = db.session.get(Bid, bid.id)
+    part = svc.live_parts(bid)[-1]
+    assert "华通报价说明".encode() not in part.sealed_name and "华通报价说明".encode() not in bid.sealed_receipt
+    assert part.name == "华通报价说明.txt" and bid.receipt["parts"][-1]["name"] == "华通报价说明.txt"
+    # rotated, the old secret kept as a fallback: both still read
+    monkeypatch.setitem(app.config, "SECRET_KEY", "a-rotated-secret")
+    monkeypatch.setitem(app.config, "SECRET_KEY_FALLBACKS", ["test-secret"])
+    assert part.name == "华通报价说明.txt" and sealing.verify_receipt(bid.receipt)
+    # the old secret dropped: a placeholder name and no receipt, not an error
+    monkeypatch.setitem(app.config, "SECRET_KEY_FALLBACKS", [])
+    assert part.name == f"part-{part.seq}" and bid.receipt is None and bid.has_receipt
+
+
 def test_one_call_replaces_the_current_bid_and_leaves_a_draft_alone(setup):
     _buyer, tender, _keys, org, user = setup
     draft = svc.start_bid(tender, user, org, [tender.lots[0].id])

@@ -81,6 +81,23 @@ def test_share_at_rest_is_bound_to_its_custodian_and_purpose(buyer):
         keys.open_share_at_rest(first.pending_share, keys.PENDING, tender.id + 1, first.id)
 
 
+def test_a_share_sealed_in_the_stored_format_still_opens():
+    """Shares kept before core.at_rest existed: nonce || AES-256-GCM(index || share) under
+    HKDF-SHA256(SECRET_KEY, info=label), the label as associated data."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    label = b"canal-share-at-rest-v1|pending|tender=7|custodian=3"
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label).derive(
+        current_app.config["SECRET_KEY"].encode())
+    nonce, value = bytes(range(12)), bytes(range(100, 116))
+    blob = nonce + AESGCM(key).encrypt(nonce, bytes([2]) + value, label)
+    share = keys.open_share_at_rest(blob, keys.PENDING, 7, 3)
+    assert (share.index, share.value) == (2, value)
+    assert keys.open_share_at_rest(keys.seal_share_at_rest(share, keys.PENDING, 7, 3), keys.PENDING, 7, 3) == share
+
+
 def test_custodians_are_notified_and_audit_holds_no_secret(buyer):
     tender = published_tender(buyer)
     for user in buyer.custodians:

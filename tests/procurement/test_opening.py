@@ -264,6 +264,24 @@ def test_answers_and_attachments_are_opened(tender, buyer, codes):
     assert read_file(stored) == content and stored.original_name == "proposal.pdf"
 
 
+def test_a_part_name_that_no_longer_opens_does_not_stop_the_opening(app, monkeypatch, tender, buyer, codes,
+                                                                    three_bids):
+    """The platform secret rotated without keeping the old one: the custodians' presented
+    shares are sealed under the new one, the bid's file name cannot be read back; the
+    opening still opens every bid and stores the attachment under its part number."""
+    content = b"%PDF-1.4 technical proposal"
+    bid = seal_bid(tender, make_supplier()[0], attachment=("proposal.pdf", content))
+    monkeypatch.setitem(app.config, "SECRET_KEY", "a-rotated-secret")
+    monkeypatch.setitem(app.config, "SECRET_KEY_FALLBACKS", [])  # the old key is gone: names no longer open
+    # ...but the shares were collected: custodians present them under the new key
+    _open_with(tender, buyer, codes)
+    assert fresh(Tender, tender.id).status == TenderStatus.OPENED
+    part = fresh(Bid, bid.id).parts[1]
+    assert part.name == "part-2"
+    stored = db.session.get(StoredFile, part.opened_file_id)
+    assert read_file(stored) == content and stored.original_name == "part-2"
+
+
 def test_withdrawn_superseded_and_draft_bids_are_not_opened(tender, buyer, codes, three_bids):
     org = make_supplier()[0]
     withdrawn = seal_bid(tender, org, status=BidStatus.WITHDRAWN)
