@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime
 
 import sqlalchemy as sa
@@ -9,8 +10,13 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from accounts.states import CreditStatus, OrgKind, Role, SizeClass, Verification
-from core import clock
+from core import at_rest, clock
 from core.db import Base, IdMixin, TimestampMixin
+
+log = logging.getLogger(__name__)
+
+#: the at-rest label of TOTP secrets (core.at_rest)
+TOTP_LABEL = b"canal-totp-v1|user"
 
 
 class Organization(IdMixin, TimestampMixin, Base):
@@ -67,7 +73,7 @@ class User(IdMixin, TimestampMixin, UserMixin, Base):
     locale: Mapped[str] = mapped_column(sa.String(16), default="zh_Hans_CN")
     active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
 
-    totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    sealed_totp_secret: Mapped[bytes | None] = mapped_column(sa.LargeBinary)  # `totp_secret`, at rest
     totp_enabled_at: Mapped[datetime | None]
     totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)  # refuse a replayed code
 
@@ -89,6 +95,23 @@ class User(IdMixin, TimestampMixin, UserMixin, Base):
     @property
     def two_factor_enabled(self) -> bool:
         return self.totp_enabled_at is not None
+
+    @property
+    def totp_secret(self) -> str | None:
+        """The TOTP secret (base32), sealed at rest so a copy of the database cannot make
+        codes. None when unset, and (logged) when it no longer opens: a SECRET_KEY dropped
+        from SECRET_KEY_FALLBACKS; no code is then accepted until 2FA is reset."""
+        if self.sealed_totp_secret is None:
+            return None
+        try:
+            return at_rest.open_sealed(TOTP_LABEL, self.sealed_totp_secret).decode("ascii")
+        except at_rest.Unreadable:
+            log.error("The TOTP secret of user %s cannot be opened (SECRET_KEY changed?).", self.id)
+            return None
+
+    @totp_secret.setter
+    def totp_secret(self, secret: str | None) -> None:
+        self.sealed_totp_secret = None if secret is None else at_rest.seal(TOTP_LABEL, secret.encode("ascii"))
 
 
 class Membership(IdMixin, TimestampMixin, Base):

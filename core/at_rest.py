@@ -1,17 +1,19 @@
 """Small values encrypted at rest under the platform secret.
 
 For what the platform must read back itself but a copy of the database must not show:
-custodian key shares between set-up and collection or presentation, a bid's part names
-and its receipt before the opening. AES-256-GCM under a key derived by HKDF-SHA256 from
-the app's SECRET_KEY with the caller's label as `info`; the label is also the associated
-data, so a value copied to another row or purpose does not decrypt. Stored:
-nonce (12 bytes) || ciphertext || tag.
+users' TOTP secrets, custodian key shares between set-up and collection or
+presentation, a bid's part names and its receipt, the responses kept for
+Idempotency-Key replays. AES-256-GCM under a key derived by HKDF-SHA256 from the app's
+SECRET_KEY with the caller's label as `info`; the label is also the associated data, so
+a value copied to another purpose (or, where the label names its row, to another row)
+does not decrypt. Stored: nonce (12 bytes) || ciphertext || tag.
 
 Values are sealed under SECRET_KEY and open under it or any of SECRET_KEY_FALLBACKS
 (Flask's setting, which also keeps old sessions valid): to rotate, set the new key and
 move the old one to the fallbacks; keep it there as long as values sealed under it are
-kept (bid part names and receipts: for good). A value that opens under none of them is
-`Unreadable`; callers degrade (a placeholder name, no replay) rather than fail.
+kept (TOTP secrets, bid part names and receipts: for good, as nothing re-seals them). A
+value that opens under none of them is `Unreadable`; callers degrade (a placeholder
+name, no replay, no TOTP code accepted) rather than fail.
 """
 
 from __future__ import annotations

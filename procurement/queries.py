@@ -11,7 +11,7 @@ import math
 import threading
 import time as _time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -82,7 +82,6 @@ class SearchResult:
     total: int
     page: int
     per_page: int
-    args: dict[str, Any] = field(default_factory=dict)
 
     @property
     def pages(self) -> int:

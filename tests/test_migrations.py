@@ -78,10 +78,10 @@ def _cells_holding(conn, needle: bytes) -> list[str]:
     return hits
 
 
-def test_migration_0008_seals_bid_part_names_and_receipts_and_back(tmp_path):
-    """The demo's bids, taken back to 0007 (names and receipts in the clear), come forward
-    sealed: a part's name and a receipt's signature are in no cell of the database, yet
-    read back, and the receipts still verify. The downgrade opens them again."""
+def test_migrations_0008_0009_seal_names_receipts_responses_and_totp_secrets_and_back(tmp_path):
+    """The demo's bids and users, taken back to 0007 (names, receipts, stored responses and
+    TOTP secrets in the clear), come forward sealed: none is in any cell of the database,
+    yet each reads back and the receipts still verify. The downgrade opens them again."""
     import sqlite3
     from contextlib import closing
 
@@ -111,6 +111,8 @@ def test_migration_0008_seals_bid_part_names_and_receipts_and_back(tmp_path):
                      "response_body, created_at, expires_at) VALUES ('k-1', 'user:1', 'POST x', 'h', 'completed', "
                      "201, ?, '2026-11-28 00:00:00', '2026-11-29 00:00:00')", (body,))
         signature = next(iter(receipts.values()))["signature"]["value"].encode()
+        totp = dict(conn.execute("SELECT id, totp_secret FROM users WHERE totp_secret IS NOT NULL").fetchall())
+        assert totp and all(_cells_holding(conn, secret.encode()) == ["users.totp_secret"] for secret in totp.values())
         assert _cells_holding(conn, marker.encode()) == ["tender_bid_parts.name"]
         assert sorted(set(_cells_holding(conn, signature))) == ["idempotency_records.response_body",
                                                                  "tender_bids.receipt"]
@@ -119,7 +121,9 @@ def test_migration_0008_seals_bid_part_names_and_receipts_and_back(tmp_path):
     with closing(sqlite3.connect(db_file)) as conn:
         assert _cells_holding(conn, marker.encode()) == []
         assert _cells_holding(conn, signature) == []
+        assert all(_cells_holding(conn, secret.encode()) == [] for secret in totp.values())
 
+    from accounts.models import User
     from app import create_app
     from config import Config
     from core import at_rest
@@ -134,6 +138,7 @@ def test_migration_0008_seals_bid_part_names_and_receipts_and_back(tmp_path):
         from core.db import db
 
         assert {p.id: p.name for p in db.session.scalars(sa.select(BidPart))} == names
+        assert {u.id: u.totp_secret for u in db.session.scalars(sa.select(User)) if u.totp_secret} == totp
         sealed_body = db.session.execute(sa.text("SELECT response_body FROM idempotency_records")).scalar_one()
         assert at_rest.open_sealed(body_label("user:1", "k-1"), sealed_body) == body
         for bid_id, document in receipts.items():
@@ -147,5 +152,6 @@ def test_migration_0008_seals_bid_part_names_and_receipts_and_back(tmp_path):
     with closing(sqlite3.connect(db_file)) as conn:
         assert dict(conn.execute("SELECT id, name FROM tender_bid_parts").fetchall()) == names
         assert conn.execute("SELECT response_body FROM idempotency_records").fetchone()[0] == body
+        assert dict(conn.execute("SELECT id, totp_secret FROM users WHERE totp_secret IS NOT NULL").fetchall()) == totp
         assert {bid_id: json.loads(text) for bid_id, text in
                 conn.execute("SELECT id, receipt FROM tender_bids WHERE receipt IS NOT NULL")} == receipts

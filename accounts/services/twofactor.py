@@ -61,8 +61,9 @@ def _normalize_code(code: str) -> str:
 
 
 def _matching_step(secret: str, code: str) -> int | None:
-    """The time step (within the window) whose code equals `code`, or None."""
-    if not (len(code) == 6 and code.isdigit()):
+    """The time step (within the window) whose code equals `code`, or None (also without
+    a secret: none set, or one that no longer opens)."""
+    if not secret or not (len(code) == 6 and code.isdigit()):
         return None
     totp = pyotp.TOTP(secret)
     current = int(clock.now().timestamp()) // STEP_SECONDS
@@ -179,7 +180,8 @@ def enable_two_factor(user: User, secret: str, code: str) -> list[str]:
         row.totp_last_step = step
         codes = _replace_recovery_codes(row)
         record("auth.2fa_enabled", "user", row.id, {})
-    user.totp_secret, user.totp_enabled_at, user.totp_last_step = row.totp_secret, row.totp_enabled_at, step
+    user.sealed_totp_secret, user.totp_enabled_at, user.totp_last_step = (row.sealed_totp_secret, row.totp_enabled_at,
+                                                                          step)
     return codes
 
 

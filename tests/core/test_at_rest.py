@@ -32,3 +32,21 @@ def test_a_rotated_secret_opens_old_values_through_its_fallbacks(app, monkeypatc
     assert at_rest.open_sealed(LABEL, new) == b"sealed after"  # new values use the new key
     with pytest.raises(at_rest.Unreadable):
         at_rest.open_sealed(LABEL, old)  # the old key dropped: no longer opens
+
+
+def test_sessions_are_signed_with_the_new_key_and_old_ones_still_read(app, monkeypatch):
+    """SECRET_KEY_FALLBACKS only verifies (GHSA-4grg-w6v8-c28g: signing must use the newest key)."""
+    from itsdangerous import BadSignature
+
+    interface = app.session_interface
+    old_cookie = interface.get_signing_serializer(app).dumps({"user": 1})  # under test-secret
+    monkeypatch.setitem(app.config, "SECRET_KEY", "the-new-secret")
+    monkeypatch.setitem(app.config, "SECRET_KEY_FALLBACKS", ["test-secret"])
+    rotated = interface.get_signing_serializer(app)
+    assert rotated.loads(old_cookie) == {"user": 1}
+    new_cookie = rotated.dumps({"user": 2})
+    monkeypatch.setitem(app.config, "SECRET_KEY_FALLBACKS", [])
+    assert interface.get_signing_serializer(app).loads(new_cookie) == {"user": 2}  # signed by the new key
+    monkeypatch.setitem(app.config, "SECRET_KEY", "test-secret")
+    with pytest.raises(BadSignature):
+        interface.get_signing_serializer(app).loads(new_cookie)
