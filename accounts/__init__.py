@@ -13,11 +13,12 @@ def init_app(app) -> None:
 
     app.register_blueprint(bp)
 
-    from accounts.cli import demo_cli
+    from accounts.cli import accounts_cli, demo_cli
     from accounts.context import init_context
 
     init_context(app)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(accounts_cli)
 
     from accounts import auth
     from accounts.api import blp as api_blp

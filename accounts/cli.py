@@ -1,4 +1,5 @@
-"""`flask demo ...`: helpers for the demo database made by `flask seed-demo`."""
+"""`flask accounts ...`: operator commands; `flask demo ...`: helpers for the demo
+database made by `flask seed-demo`."""
 
 from __future__ import annotations
 
@@ -8,8 +9,35 @@ import sqlalchemy as sa
 
 from accounts.models import User
 from accounts.seed import DEMO_MARKER, is_demo_database
+from accounts.services import twofactor
 from core import clock
 from core.db import db
+
+
+@click.group("accounts")
+def accounts_cli() -> None:
+    """Account operations for platform operators."""
+
+
+@accounts_cli.command("reset-2fa")
+@click.argument("email")
+@click.option("--reason", required=True, help="Why (recorded in the audit log), e.g. the support ticket.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def reset_2fa(email: str, reason: str, yes: bool) -> None:
+    """Turn off a user's two-factor authentication (lost phone and recovery codes, or a
+    secret that no longer opens after a SECRET_KEY change). Check who asks first."""
+    user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"no user with email {email!r}.")
+    if not reason.strip():
+        raise click.ClickException("give a reason (--reason).")
+    if user.totp_enabled_at is None and user.sealed_totp_secret is None:
+        raise click.ClickException(f"{user.email} does not use two-factor authentication.")
+    if not yes:
+        click.confirm(f"Turn off two-factor authentication for {user.email}?", abort=True)
+    twofactor.reset_two_factor(user, reason.strip())
+    click.echo(f"Two-factor authentication is off for {user.email}; their recovery codes are void. "
+               "A role that needs it asks them to set it up at the next sign-in.")
 
 
 @click.group("demo")
@@ -28,6 +56,9 @@ def demo_otp(email: str) -> None:
     user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
     if user is None:
         raise click.ClickException(f"no user with email {email!r}.")
-    if not user.totp_secret or user.totp_enabled_at is None:
+    if user.totp_enabled_at is None:
         raise click.ClickException(f"{user.email} does not use two-factor authentication.")
+    if not user.totp_secret:
+        raise click.ClickException(f"the TOTP secret of {user.email} no longer opens (SECRET_KEY changed?); "
+                                   "`flask accounts reset-2fa` turns it off.")
     click.echo(pyotp.TOTP(user.totp_secret).at(clock.now()))

@@ -100,7 +100,8 @@ class User(IdMixin, TimestampMixin, UserMixin, Base):
     def totp_secret(self) -> str | None:
         """The TOTP secret (base32), sealed at rest so a copy of the database cannot make
         codes. None when unset, and (logged) when it no longer opens: a SECRET_KEY dropped
-        from SECRET_KEY_FALLBACKS; no code is then accepted until 2FA is reset."""
+        from SECRET_KEY_FALLBACKS; no code is then accepted until an operator resets it
+        (`flask accounts reset-2fa`; recovery codes still sign in meanwhile)."""
         if self.sealed_totp_secret is None:
             return None
         try:

@@ -35,11 +35,23 @@ def create_private_file(path: str | Path, data: bytes) -> None:
         except OSError as exc:
             if isinstance(exc, FileExistsError) or exc.errno not in _NO_LINKS:
                 raise
-            _write(os.open(str(file), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), data)
+            _write_in_place(file, data)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(partial)
     _sync_folder(file.parent)
+
+
+def _write_in_place(file: Path, data: bytes) -> None:
+    """Without hard links: create the file itself (O_EXCL) and write it; a reader may see
+    it before it is whole. A failed write leaves nothing behind."""
+    fd = os.open(str(file), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        _write(fd, data)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(file)
+        raise
 
 
 def _write(fd: int, data: bytes) -> None:

@@ -16,7 +16,7 @@ from accounts.models import RecoveryCode, User
 from accounts.passwords import verify_password
 from accounts.services._effects import record
 from accounts.states import TWO_FACTOR_ROLES
-from core import clock
+from core import at_rest, clock
 from core.db import db, for_update, unit_of_work
 from core.errors import PermissionDenied, ValidationError
 
@@ -43,6 +43,26 @@ def needs_two_factor_setup(user: User) -> bool:
 
 def new_secret() -> str:
     return pyotp.random_base32()
+
+
+def _setup_label(user: User) -> bytes:
+    return b"canal-totp-setup-v1|user=%d" % user.id
+
+
+def seal_setup_secret(user: User, secret: str) -> str:
+    """The secret being set up, sealed for the session cookie (signed but readable by
+    whoever holds a copy): base64 text that only this platform opens, for this user."""
+    return base64.urlsafe_b64encode(at_rest.seal(_setup_label(user), secret.encode("ascii"))).decode("ascii")
+
+
+def open_setup_secret(user: User, token: str | None) -> str | None:
+    """The secret sealed by `seal_setup_secret`, or None (none, altered, another user's)."""
+    if not token:
+        return None
+    try:
+        return at_rest.open_sealed(_setup_label(user), base64.urlsafe_b64decode(token.encode("ascii"))).decode("ascii")
+    except (at_rest.Unreadable, ValueError, UnicodeError):
+        return None
 
 
 def provisioning_uri(user: User, secret: str) -> str:
@@ -200,6 +220,20 @@ def disable_two_factor(user: User, password: str, code: str) -> None:
         row.totp_last_step = None
         db.session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == row.id))
         record("auth.2fa_disabled", "user", row.id, {})
+    user.totp_secret = user.totp_enabled_at = user.totp_last_step = None
+
+
+def reset_two_factor(user: User, reason: str) -> None:
+    """Turn a user's 2FA off for them (a platform operator, `flask accounts reset-2fa`,
+    after checking who asks): a lost phone with lost recovery codes, or a secret that no
+    longer opens. The user sets it up again at the next sign-in when the role needs it."""
+    with unit_of_work():
+        row = db.session.scalar(for_update(sa.select(User).where(User.id == user.id)))
+        row.totp_secret = None
+        row.totp_enabled_at = None
+        row.totp_last_step = None
+        db.session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == row.id))
+        record("auth.2fa_reset", "user", row.id, {"reason": reason[:200]}, actor="system")
     user.totp_secret = user.totp_enabled_at = user.totp_last_step = None
 
 

@@ -62,6 +62,7 @@ from procurement.sealing.keys import (
     open_with_recovery,
     public_key_raw_from_pem,
     rebuild_private_key,
+    recovery_public_pem_of,
     setup_tender_keys,
 )
 from procurement.sealing.receipts import canonical_json, make_receipt, receipt_signed_bytes, verify_receipt
@@ -95,6 +96,7 @@ __all__ = [
     "check_share",
     "encode_share_code",
     "generate_recovery_keypair",
+    "recovery_public_pem_of",
     "key_fingerprint",
     "make_receipt",
     "open_with_recovery",

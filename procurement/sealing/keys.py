@@ -296,3 +296,11 @@ def generate_recovery_keypair(passphrase: bytes | None = None) -> tuple[bytes, b
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return private_pem, public_pem
+
+
+def recovery_public_pem_of(private_pem: bytes, passphrase: bytes | None = None) -> bytes:
+    """The public PEM of a recovery private key (as `generate_recovery_keypair` gives it)."""
+    private = serialization.load_pem_private_key(private_pem, password=passphrase)
+    if not isinstance(private, X25519PrivateKey):
+        raise ValueError("not an X25519 private key")
+    return private.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)

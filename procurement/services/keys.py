@@ -17,7 +17,6 @@ copied to another custodian, tender or purpose does not decrypt.
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,19 +96,23 @@ def _ensure_dev_pair() -> bytes:
     private_pem, public_pem = sealing.generate_recovery_keypair()
     try:
         create_private_file(private_path, private_pem)
-    except FileExistsError:  # another process generated it meanwhile: wait for its public key
-        for _attempt in range(100):
-            if public_path.exists():
-                return public_path.read_bytes()
-            time.sleep(0.05)
-        raise
-    partial = public_path.with_suffix(".part")
-    partial.write_bytes(public_pem)
-    os.replace(partial, public_path)
+    except FileExistsError:  # another process made it meanwhile (whole: create_private_file)
+        private_pem = private_path.read_bytes()
+        public_pem = sealing.recovery_public_pem_of(private_pem)
+        if not public_path.exists():  # that process may have stopped before writing it
+            _write_public(public_path, public_pem)
+        return public_pem
+    _write_public(public_path, public_pem)
     current_app.logger.warning(
         "Generated a development recovery key pair in %s (set PROCUREMENT_RECOVERY_PUBLIC_KEY in production).", folder
     )
     return public_pem
+
+
+def _write_public(path: Path, pem: bytes) -> None:
+    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+    partial.write_bytes(pem)
+    os.replace(partial, path)
 
 
 def recovery_public_key_pem() -> bytes:

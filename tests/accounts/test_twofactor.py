@@ -12,7 +12,7 @@ from accounts.models import RecoveryCode, User
 from accounts.services import twofactor
 from accounts.states import OrgKind, Role
 from core import clock
-from core.db import db
+from core.db import db, unit_of_work
 from core.models.audit import AuditEntry
 from tests.factories import DEFAULT_PASSWORD, make_org, make_user
 from tests.helpers import api_headers, login, post_form
@@ -142,7 +142,7 @@ def test_setup_shows_qr_then_recovery_codes_once_and_recovery_code_works_once(cl
     assert post_form(c2, "/accounts/login/2fa", {"code": codes[1].replace("-", "")}).status_code == 303
 
 
-def test_the_totp_secret_is_sealed_at_rest(client, app, monkeypatch):
+def test_the_totp_secret_is_sealed_at_rest_and_follows_a_key_rotation(client, app, monkeypatch):
     user = make_user(totp=False)
     login(client, user)
     _enable_2fa_through_pages(client, user)
@@ -152,13 +152,58 @@ def test_the_totp_secret_is_sealed_at_rest(client, app, monkeypatch):
     assert secret and len(secret) >= 16
     stored = db.session.execute(sa.text("SELECT sealed_totp_secret FROM users WHERE id = :id"), {"id": user.id}).scalar()
     assert secret.encode() not in bytes(stored)
-    # the platform secret gone without a fallback: no code from the old secret is accepted
+    # rotated, the old key kept as a fallback: codes still work (each step once)
+    clock.set_time(clock.now() + timedelta(seconds=30))
     monkeypatch.setitem(app.config, "SECRET_KEY", "a-rotated-secret")
+    monkeypatch.setitem(app.config, "SECRET_KEY_FALLBACKS", ["test-secret"])
+    assert twofactor.check_code(user, _code_of(secret))
+    # the old key dropped: the secret no longer opens and no code is accepted (no error)
+    clock.set_time(clock.now() + timedelta(seconds=30))
+    monkeypatch.setitem(app.config, "SECRET_KEY_FALLBACKS", [])
     assert user.totp_secret is None and not twofactor.check_code(user, _code_of(secret))
 
 
 def _code_of(secret: str) -> str:
     return pyotp.TOTP(secret).at(clock.now())
+
+
+def test_the_secret_being_set_up_is_sealed_in_the_session(client, app):
+    user = make_user(totp=False)
+    login(client, user)
+    html = client.get(SETUP).get_data(as_text=True)
+    secret = re.search(r'<code class="user-select-all fs-6">([A-Z2-7]+)</code>', html).group(1)
+    with client.session_transaction() as sess:
+        token = sess["totp_setup_secret"]
+    assert secret not in token and twofactor.open_setup_secret(user, token) == secret
+    assert re.search(r'<code class="user-select-all fs-6">([A-Z2-7]+)</code>',
+                     client.get(SETUP).get_data(as_text=True)).group(1) == secret  # the same secret on reload
+    assert twofactor.open_setup_secret(make_user(totp=False), token) is None  # bound to its user
+    assert twofactor.open_setup_secret(user, "not-a-token") is None
+
+
+def test_an_operator_resets_two_factor_from_the_command_line(client, app):
+    user = _officer()
+    with unit_of_work():
+        db.session.add(RecoveryCode(user_id=user.id, code_hash="x" * 64, created_at=clock.now()))
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["accounts", "reset-2fa", user.email.upper(), "--reason", "ticket 42: lost phone",
+                                 "--yes"])
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    row = db.session.get(User, user.id)
+    assert row.totp_enabled_at is None and row.sealed_totp_secret is None and row.totp_last_step is None
+    assert not db.session.scalars(sa.select(RecoveryCode).where(RecoveryCode.user_id == user.id)).all()
+    entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "auth.2fa_reset"))
+    assert entry.obj_id == str(user.id) and entry.data == {"reason": "ticket 42: lost phone"}
+    assert entry.actor_kind == "system"
+    # the role needs 2FA: the password alone signs in, for the set-up only
+    assert login(client, user).status_code == 303
+    r = client.get(SECURITY)
+    assert r.status_code == 302 and r.headers["Location"].endswith(SETUP)
+    again = runner.invoke(args=["accounts", "reset-2fa", user.email, "--reason", "x", "--yes"])
+    assert again.exit_code != 0 and "does not use two-factor" in again.output
+    missing = runner.invoke(args=["accounts", "reset-2fa", "nobody@example.test", "--reason", "x", "--yes"])
+    assert missing.exit_code != 0 and "no user" in missing.output
 
 
 def test_setup_with_wrong_code_does_not_enable(client):

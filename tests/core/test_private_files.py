@@ -50,6 +50,21 @@ def test_without_hard_links_the_file_is_created_in_place(tmp_path, monkeypatch):
     assert path.read_bytes() == b"key material" and [p.name for p in tmp_path.iterdir()] == ["secret.pem"]
 
 
+def test_without_hard_links_a_failed_write_leaves_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(private_files.os, "link", lambda src, dst: (_ for _ in ()).throw(PermissionError(1, "no")))
+    real_fsync = os.fsync
+
+    def full_disk(fd):
+        if os.path.realpath(f"/proc/self/fd/{fd}").endswith("/secret.pem"):
+            raise OSError(28, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(private_files.os, "fsync", full_disk)
+    with pytest.raises(OSError):
+        create_private_file(tmp_path / "secret.pem", b"key material")
+    assert list(tmp_path.iterdir()) == []  # neither a truncated key nor a temporary file
+
+
 def _load_key(path, barrier, out):
     from cryptography.hazmat.primitives import serialization
 

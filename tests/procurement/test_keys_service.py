@@ -197,6 +197,17 @@ def test_development_recovery_pair_is_generated_once(buyer):
     assert keys.recovery_public_key_pem() == first
 
 
+def test_a_development_private_key_left_without_its_public_key_is_completed(tmp_path, monkeypatch):
+    """A process stopped between writing the private and the public key: the next one
+    derives the public key from the private one instead of failing for good."""
+    monkeypatch.setitem(current_app.config, "PROCUREMENT_RECOVERY_KEY_DIR", str(tmp_path))
+    private_pem, public_pem = sealing.generate_recovery_keypair()
+    (tmp_path / "recovery_private.pem").write_bytes(private_pem)
+    assert keys.recovery_public_key_pem() == public_pem
+    assert (tmp_path / "recovery_public.pem").read_bytes() == public_pem
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["recovery_private.pem", "recovery_public.pem"]
+
+
 # --------------------------------------------------------------------------- collection
 
 
