@@ -37,8 +37,6 @@ def create_app(config: type | dict[str, Any] | None = None, **overrides: Any) ->
     app.config.update(overrides)
     if app.config.get("PRODUCTION") and app.config["SECRET_KEY"] == DEV_SECRET_KEY and not app.testing:
         raise RuntimeError("SECRET_KEY must be set in the environment in production")
-    if isinstance(app.config.get("SECRET_KEY_FALLBACKS"), str):  # one key given as text, not a list
-        app.config["SECRET_KEY_FALLBACKS"] = app.config["SECRET_KEY_FALLBACKS"].split()
     Path(app.config["INSTANCE_DIR"]).mkdir(parents=True, exist_ok=True)
     Path(app.config["FILES_DIR"]).mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO)

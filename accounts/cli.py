@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import click
 import pyotp
-import sqlalchemy as sa
 
 from accounts.models import User
 from accounts.seed import DEMO_MARKER, is_demo_database
 from accounts.services import twofactor
+from accounts.services.auth import get_user_by_email
 from core import clock
-from core.db import db
+from core.errors import DomainError
 
 
 @click.group("accounts")
@@ -26,18 +26,22 @@ def accounts_cli() -> None:
 def reset_2fa(email: str, reason: str, yes: bool) -> None:
     """Turn off a user's two-factor authentication (lost phone and recovery codes, or a
     secret that no longer opens after a SECRET_KEY change). Check who asks first."""
-    user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
-    if user is None:
-        raise click.ClickException(f"no user with email {email!r}.")
-    if not reason.strip():
-        raise click.ClickException("give a reason (--reason).")
-    if user.totp_enabled_at is None and user.sealed_totp_secret is None:
-        raise click.ClickException(f"{user.email} does not use two-factor authentication.")
+    user = _user(email)
     if not yes:
         click.confirm(f"Turn off two-factor authentication for {user.email}?", abort=True)
-    twofactor.reset_two_factor(user, reason.strip())
+    try:
+        twofactor.reset_two_factor(user, reason)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
     click.echo(f"Two-factor authentication is off for {user.email}; their recovery codes are void. "
                "A role that needs it asks them to set it up at the next sign-in.")
+
+
+def _user(email: str) -> User:
+    user = get_user_by_email(email)
+    if user is None:
+        raise click.ClickException(f"no user with email {email!r}.")
+    return user
 
 
 @click.group("demo")
@@ -53,10 +57,8 @@ def demo_otp(email: str) -> None:
         raise click.ClickException(
             f"refused: this database was not made by `flask seed-demo` (no {DEMO_MARKER!r} setting)."
         )
-    user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
-    if user is None:
-        raise click.ClickException(f"no user with email {email!r}.")
-    if user.totp_enabled_at is None:
+    user = _user(email)
+    if not user.two_factor_enabled:
         raise click.ClickException(f"{user.email} does not use two-factor authentication.")
     if not user.totp_secret:
         raise click.ClickException(f"the TOTP secret of {user.email} no longer opens (SECRET_KEY changed?); "

@@ -428,7 +428,7 @@ def report(results: dict, server: h.Server, suppliers: int, rounds: int) -> tupl
     print("  warm-up (not measured, 1 request per supplier): " + ", ".join(
         f"{p['kind']} {len(p['lat']) / p['elapsed']:.0f}/s, "
         f"{sum(v for k, v in p['status'].items() if not (isinstance(k, int) and 200 <= k < 300))} errors"
-        for p in results.get("warmup", [])))
+        for p in results["warmup"]))
     print("  per phase: " + ", ".join(f"{p['kind']} {len(p['lat']) / p['elapsed']:.0f}/s" for p in results["phases"]))
     print(h.table(rows, ["path", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"]))
     for kind in ("bare", "sealed"):
@@ -439,7 +439,7 @@ def report(results: dict, server: h.Server, suppliers: int, rounds: int) -> tupl
     for kind, agg in by_kind.items():
         for sample in agg["samples"][:3]:
             print(f"  ! {kind}: {sample}")
-    for p in results.get("warmup", []):
+    for p in results["warmup"]:
         for sample in p["samples"][:3]:
             print(f"  ! warm-up {p['kind']}: {sample}")
     t_ratio = figures["sealed"]["rate"] / figures["bare"]["rate"]

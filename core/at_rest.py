@@ -1,8 +1,8 @@
 """Small values encrypted at rest under the platform secret.
 
 For what the platform must read back itself but a copy of the database must not show:
-users' TOTP secrets, custodian key shares between set-up and collection or
-presentation, a bid's part names and its receipt, the responses kept for
+users' TOTP secrets, custodian key shares (pending until collection, presented ones
+until the opening), a bid's part names and its receipt, the responses kept for
 Idempotency-Key replays. AES-256-GCM under a key derived by HKDF-SHA256 from the app's
 SECRET_KEY with the caller's label as `info`; the label is also the associated data, so
 a value copied to another purpose (or, where the label names its row, to another row)
@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 
-__all__ = ["seal", "open_sealed", "Unreadable"]
+__all__ = ["seal", "open_sealed", "seal_on", "open_on", "Unreadable"]
 
 NONCE_LEN = 12
 
@@ -57,3 +57,27 @@ def open_sealed(label: bytes, blob: bytes) -> bytes:
         except (InvalidTag, ValueError):
             continue
     raise Unreadable(label.decode("ascii", "replace"))
+
+
+# A model exposing a sealed column as a property is read several times per page; these
+# remember the plaintext on the instance, for the blob it came from (a reloaded or new
+# blob is opened again).
+_MEMO = "_at_rest_opened"
+
+
+def seal_on(owner: object, label: bytes, plaintext: bytes) -> bytes:
+    """`seal`, remembering the plaintext on `owner` for the blob returned."""
+    blob = seal(label, plaintext)
+    owner.__dict__.setdefault(_MEMO, {})[label] = (blob, plaintext)
+    return blob
+
+
+def open_on(owner: object, label: bytes, blob: bytes) -> bytes:
+    """`open_sealed`, remembered on `owner` for this very blob."""
+    memo = owner.__dict__.setdefault(_MEMO, {})
+    hit = memo.get(label)
+    if hit is not None and hit[0] is blob:
+        return hit[1]
+    plaintext = open_sealed(label, blob)
+    memo[label] = (blob, plaintext)
+    return plaintext

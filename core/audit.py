@@ -28,11 +28,10 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from core import clock, signing
-from core.db import BEFORE_COMMIT, db, in_unit_of_work, unit_of_work
+from core.db import BEFORE_COMMIT, collect, db, in_unit_of_work, unit_of_work
 from core.models.audit import GENESIS_HASH, AuditCheckpoint, AuditEntry, AuditHead
 
 __all__ = [
@@ -263,9 +262,7 @@ def record(
         "obj_id": None if obj_id is None else str(obj_id),
         "data": normalize_data(data),
     }
-    session = db.session()
-    session.connection()  # make sure a transaction is open, so that its rollback drops the queue
-    session.info.setdefault(QUEUE_KEY, []).append(entry)
+    collect(QUEUE_KEY, list).append(entry)
 
 
 _HEAD = AuditHead.__table__
@@ -338,17 +335,6 @@ def _insert_moving_head(count: int) -> sa.TextClause:
 
 if _append_queued not in BEFORE_COMMIT:
     BEFORE_COMMIT.append(_append_queued)
-
-
-@event.listens_for(Session, "after_rollback")
-def _drop_queue_on_rollback(session: Session) -> None:
-    session.info.pop(QUEUE_KEY, None)
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _drop_queue_on_soft_rollback(session: Session, previous_transaction: Any) -> None:
-    if previous_transaction.parent is None:
-        session.info.pop(QUEUE_KEY, None)
 
 
 # --------------------------------------------------------------------------- checkpoints

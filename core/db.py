@@ -98,6 +98,35 @@ def after_rollback(fn: Callable[[], None]) -> None:
     db.session().info.setdefault("after_rollback", []).append(fn)
 
 
+#: session.info keys holding what the current transaction collected for BEFORE_COMMIT
+#: (the audit queue, the tenders to re-index): dropped when the transaction rolls back.
+TRANSACTION_INFO: set[str] = set()
+
+
+def collect(key: str, empty: Callable[[], Any]) -> Any:
+    """What this transaction collects under `key` (made by `empty()` at first: a list, a
+    set): a BEFORE_COMMIT hook pops and writes it; a rollback drops it with the change."""
+    TRANSACTION_INFO.add(key)
+    session = db.session()
+    session.connection()  # a transaction is open, so that its rollback drops what is collected
+    collected = session.info.get(key)
+    if collected is None:
+        collected = session.info[key] = empty()
+    return collected
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_collected_on_rollback(session: Session) -> None:
+    for key in TRANSACTION_INFO:
+        session.info.pop(key, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_collected_on_soft_rollback(session: Session, previous_transaction: Any) -> None:
+    if previous_transaction.parent is None:
+        _drop_collected_on_rollback(session)
+
+
 def in_unit_of_work() -> bool:
     return _depth.get() > 0
 

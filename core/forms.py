@@ -98,7 +98,7 @@ class LongSelect(Select):
         return None if (self.multiple or field.coerce is not str) else self._option_markup(field)
 
     def options(self, field) -> Markup:
-        """The `<option>` elements alone (a template writing its own `<select>`)."""
+        """The `<option>` elements alone (for a caller writing its own `<select>`)."""
         rows = self._rows(field)
         if rows is None:
             return Markup("".join(self.render_option(c) for c in field._iter_choices_normalized()))  # noqa: S704
@@ -144,7 +144,8 @@ def search_field(field, placeholder: str = "", button: str | None = None) -> Mar
                    f'<i class="bi bi-search" aria-hidden="true"></i> {escape(button)}</button></div>')
     feedback = "invalid-feedback d-block" if button is not None else "invalid-feedback"
     errors = "".join(f'<div class="{feedback}">{escape(error)}</div>' for error in field.errors)
-    help_text = f'<div class="form-text" id="{ident}-help">{escape(field.description)}</div>' if field.description else ""
+    help_text = (f'<div class="form-text" id="{ident}-help">{escape(field.description)}</div>'
+                 if field.description else "")
     return Markup(  # noqa: S704 - every value above is escaped
         f'<div class="mb-3"><label class="form-label" for="{ident}">{escape(field.label.text)}</label>'
         f"{control}{errors}{help_text}</div>")

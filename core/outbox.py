@@ -5,9 +5,9 @@ A service calls `enqueue(kind, payload)` inside its unit of work; the message ro
 it with the handler registered for its kind (`@handler("email")`). A failure is retried
 with exponential backoff (OUTBOX_BACKOFF_BASE * 2**(attempts-1) seconds, at most
 OUTBOX_BACKOFF_MAX) until OUTBOX_MAX_ATTEMPTS, then the message is `dead`; a kind
-registered with `handler(kind, retry_forever=True)` is retried for ever instead. A sweep every minute (and `flask outbox
-run`) performs every due pending message, so nothing is lost when the worker was down or
-the queue lost the task.
+registered with `handler(kind, retry_forever=True)` is retried for ever instead. A sweep
+every minute (and `flask outbox run`) performs every due pending message, so nothing is
+lost when the worker was down or the queue lost the task.
 
 At most once per success: a message is *claimed* under a row lock (attempts + 1 and
 next_attempt_at pushed out by a lease, committed) before its handler runs, so a second
@@ -41,8 +41,8 @@ Handler = Callable[[dict[str, Any]], None]
 
 #: kind -> function performing a message of that kind.
 HANDLERS: dict[str, Handler] = {}
-#: Kinds retried until they succeed (never dead), with the delay capped at
-#: OUTBOX_BACKOFF_MAX: effects that have no reason to fail for good (a derived index).
+#: Kinds retried until they succeed (never dead): effects that have no reason to fail
+#: for good (a derived index).
 RETRY_FOREVER: set[str] = set()
 
 ERROR_MAX = 2000
@@ -51,8 +51,8 @@ DEFAULT_LEASE_SECONDS = 300
 
 def handler(kind: str, *, retry_forever: bool = False) -> Callable[[Handler], Handler]:
     """Register the function that performs messages of `kind`: fn(payload) -> None; raise on
-    failure. With `retry_forever`, a failing message is never dead: it is retried at most
-    OUTBOX_BACKOFF_MAX seconds apart until it succeeds."""
+    failure. With `retry_forever`, a failing message is never dead: it is retried (with the
+    usual backoff) until it succeeds."""
 
     def decorator(fn: Handler) -> Handler:
         HANDLERS[kind] = fn

@@ -23,7 +23,7 @@ def create_private_file(path: str | Path, data: bytes) -> None:
     `path` (link fails when `path` exists), so another process never sees the file empty
     or half written: several workers generating the same key at their first request all
     end up reading the one that was linked first. Where the file system has no hard links
-    the file is created in place (O_EXCL) and written, as before.
+    the file is created in place (O_EXCL) and written.
     """
     file = Path(path)
     file.parent.mkdir(parents=True, exist_ok=True)
@@ -68,8 +68,7 @@ def _sync_folder(folder: Path) -> None:
     except OSError:
         return
     try:
-        os.fsync(fd)
-    except OSError:
-        pass
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
     finally:
         os.close(fd)

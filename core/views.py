@@ -114,8 +114,9 @@ def fragment(name: str, *key: object, caller: Callable, cache: bool = True, **ho
         markers = {hole: Markup(f"\x00{hole}\x00") for hole in holes}  # noqa: S704 - identifiers
         parts = _HOLE.split(str(render(markers)))  # literal, hole name, literal, ...
         if set(parts[1::2]) != set(holes):
-            # A hole the block tested, filtered or left out (`{% if h.x %}`, `h.x|upper`) cannot
-            # be filled in later: this block is rendered on every request instead.
+            # A hole the block filtered or left out (`h.x|upper`) cannot be filled in later:
+            # this block is rendered on every request instead. (A hole the block only tests,
+            # `{% if h.x %}`, cannot be seen here: holes are for values written as they are.)
             current_app.logger.warning("fragment %r: holes %s are not all written as {{ h.name }}; not cached",
                                        name, sorted(holes))
             return render(holes)

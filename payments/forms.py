@@ -16,9 +16,10 @@ SLIP_EXTENSIONS = ("pdf", "png", "jpg", "jpeg")
 def parse_yuan(text: str | None) -> int | None:
     """'1,234.5' -> 123450 fen; None for blank; ValueError for anything else, a currency sign
     or commas alone included (no float)."""
-    if not (text or "").strip():
+    stripped = (text or "").strip()
+    if not stripped:
         return None
-    raw = text.strip().replace(",", "").replace("¥", "").replace("￥", "")
+    raw = stripped.replace(",", "").replace("¥", "").replace("￥", "")
     if not raw:
         raise ValueError(text)
     try:

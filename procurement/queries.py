@@ -22,7 +22,7 @@ from sqlalchemy.orm import selectinload
 from accounts.models import Organization
 from accounts.services.organizations import organizations_by_id
 from core import clock, events
-from core.db import db
+from core.db import after_commit, db, in_unit_of_work
 from core.errors import NotFound
 from procurement import search
 from procurement.models import (
@@ -251,12 +251,13 @@ _buyer_cache_lock = threading.Lock()
 
 def buyer_orgs(max_age: float | None = None) -> list[BuyerChoice]:
     """Organizations that have published at least one tender (the buyer filter), by
-    Chinese name.
+    Chinese name: the buyers of the tenders the search index holds (published_at set).
 
     A small list that changes rarely, asked for by every search page: it is cached per
     process for `max_age` seconds (config PROCUREMENT_BUYER_LIST_SECONDS, default 60; 0 in
-    testing) and dropped when this process publishes a tender or renames an organization. One
-    index probe per organization (EXISTS), not a DISTINCT over every tender."""
+    testing) and dropped once this process commits a tender leaving draft or an
+    organization's new name. One index probe per organization (EXISTS), not a DISTINCT over
+    every tender."""
     if max_age is None:
         max_age = current_app.config.get("PROCUREMENT_BUYER_LIST_SECONDS", 0 if current_app.testing else 60)
     key = db.engine.url.render_as_string(hide_password=True)
@@ -265,7 +266,8 @@ def buyer_orgs(max_age: float | None = None) -> list[BuyerChoice]:
         if cached is not None and _time.monotonic() - cached[0] < max_age:
             return cached[1]
     published = sa.select(Tender.id).where(
-        Tender.buyer_org_id == Organization.id, Tender.status != TenderStatus.DRAFT.value).exists()
+        Tender.buyer_org_id == Organization.id, Tender.status != TenderStatus.DRAFT.value,
+        Tender.published_at.is_not(None)).exists()
     buyers = [BuyerChoice(row.id, row.name_zh or "", row.name_en or "") for row in db.session.execute(
         sa.select(Organization.id, Organization.name_zh, Organization.name_en)
         .where(published).order_by(Organization.name_zh, Organization.id))]
@@ -275,14 +277,26 @@ def buyer_orgs(max_age: float | None = None) -> list[BuyerChoice]:
     return buyers
 
 
-def forget_buyer_list(*_args: Any, **_kwargs: Any) -> None:
-    """Drop the cached buyer list of this process: a buyer published its first tender
-    (tenders._move) or an organization was renamed (the organization_renamed event)."""
+def forget_buyer_list() -> None:
+    """Drop the cached buyer list of this process once the current unit of work commits (a
+    tender left draft: tenders._move; an organization was renamed). Not before: another
+    request could cache the list again as it was meanwhile."""
+    if in_unit_of_work():
+        after_commit(_clear_buyer_list)
+    else:
+        _clear_buyer_list()
+
+
+def _clear_buyer_list() -> None:
     with _buyer_cache_lock:
         _buyer_cache.clear()
 
 
-events.organization_renamed.connect(forget_buyer_list, weak=False)
+def _on_organization_renamed(_sender: str, **_: Any) -> None:
+    forget_buyer_list()
+
+
+events.organization_renamed.connect(_on_organization_renamed, weak=False)
 
 
 def org_tenders(org_id: int, status: str | None = None) -> list[Tender]:

@@ -41,27 +41,30 @@ def needs_two_factor_setup(user: User) -> bool:
 # --------------------------------------------------------------------------- TOTP
 
 
-def new_secret() -> str:
-    return pyotp.random_base32()
-
-
 def _setup_label(user: User) -> bytes:
     return b"canal-totp-setup-v1|user=%d" % user.id
 
 
-def seal_setup_secret(user: User, secret: str) -> str:
-    """The secret being set up, sealed for the session cookie (signed but readable by
-    whoever holds a copy): base64 text that only this platform opens, for this user."""
-    return base64.urlsafe_b64encode(at_rest.seal(_setup_label(user), secret.encode("ascii"))).decode("ascii")
+def setup_secret(user: User, token: str | None) -> tuple[str, str]:
+    """The secret being set up and its session token: the one `token` holds, or a new one.
+
+    The session cookie is signed but readable by whoever holds a copy, so it keeps the
+    secret sealed (core.at_rest, bound to this user) as base64 text."""
+    secret = open_setup_secret(user, token)
+    if secret and token:
+        return secret, token
+    secret = pyotp.random_base32()
+    sealed = at_rest.seal(_setup_label(user), secret.encode("ascii"))
+    return secret, base64.urlsafe_b64encode(sealed).decode("ascii")
 
 
 def open_setup_secret(user: User, token: str | None) -> str | None:
-    """The secret sealed by `seal_setup_secret`, or None (none, altered, another user's)."""
+    """The secret a `setup_secret` token holds, or None (none, altered, another user's)."""
     if not token:
         return None
     try:
         return at_rest.open_sealed(_setup_label(user), base64.urlsafe_b64decode(token.encode("ascii"))).decode("ascii")
-    except (at_rest.Unreadable, ValueError, UnicodeError):
+    except (at_rest.Unreadable, ValueError):
         return None
 
 
@@ -80,7 +83,7 @@ def _normalize_code(code: str) -> str:
     return "".join((code or "").split()).replace("-", "").lower()
 
 
-def _matching_step(secret: str, code: str) -> int | None:
+def _matching_step(secret: str | None, code: str) -> int | None:
     """The time step (within the window) whose code equals `code`, or None (also without
     a secret: none set, or one that no longer opens)."""
     if not secret or not (len(code) == 6 and code.isdigit()):
@@ -96,7 +99,7 @@ def _matching_step(secret: str, code: str) -> int | None:
 
 def _check_totp_locked(user: User, code: str) -> bool:
     """Verify a TOTP code on a row locked by the caller, refusing a replayed time step."""
-    step = _matching_step(user.totp_secret or "", _normalize_code(code))
+    step = _matching_step(user.totp_secret, _normalize_code(code))
     if step is None:
         return False
     if user.totp_last_step is not None and step <= user.totp_last_step:
@@ -210,38 +213,43 @@ def disable_two_factor(user: User, password: str, code: str) -> None:
     if two_factor_required(user):
         raise PermissionDenied(_("Two-factor authentication is required for your role and cannot be turned off."))
     if not verify_password(user.password_hash, password or ""):
-        raise ValidationError(_("The current password is incorrect."), fields={"password": _("The current password is incorrect.")})
+        message = _("The current password is incorrect.")
+        raise ValidationError(message, fields={"password": message})
     if not check_code(user, code):
         raise ValidationError(_("The code is not valid."), fields={"code": _("The code is not valid.")})
-    with unit_of_work():
-        row = db.session.scalar(for_update(sa.select(User).where(User.id == user.id)))
-        row.totp_secret = None
-        row.totp_enabled_at = None
-        row.totp_last_step = None
-        db.session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == row.id))
-        record("auth.2fa_disabled", "user", row.id, {})
-    user.totp_secret = user.totp_enabled_at = user.totp_last_step = None
+    _turn_off(user, "auth.2fa_disabled", {})
 
 
 def reset_two_factor(user: User, reason: str) -> None:
     """Turn a user's 2FA off for them (a platform operator, `flask accounts reset-2fa`,
     after checking who asks): a lost phone with lost recovery codes, or a secret that no
-    longer opens. The user sets it up again at the next sign-in when the role needs it."""
+    longer opens. The user sets it up again at the next sign-in when the role needs it.
+    The reason (a support ticket, say) is required and goes into the audit entry."""
+    reason = (reason or "").strip()
+    if not reason:
+        message = _("Give the reason for the reset.")
+        raise ValidationError(message, fields={"reason": message})
+    if not user.two_factor_enabled:
+        raise ValidationError(_("%(email)s does not use two-factor authentication.", email=user.email))
+    _turn_off(user, "auth.2fa_reset", {"reason": reason[:200]}, actor="system")
+
+
+def _turn_off(user: User, action: str, data: dict, actor: str | None = None) -> None:
+    """Clear the secret and the recovery codes on the locked row, with an audit entry."""
     with unit_of_work():
         row = db.session.scalar(for_update(sa.select(User).where(User.id == user.id)))
-        row.totp_secret = None
-        row.totp_enabled_at = None
-        row.totp_last_step = None
+        row.sealed_totp_secret = row.totp_enabled_at = row.totp_last_step = None
         db.session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == row.id))
-        record("auth.2fa_reset", "user", row.id, {"reason": reason[:200]}, actor="system")
-    user.totp_secret = user.totp_enabled_at = user.totp_last_step = None
+        record(action, "user", row.id, data, actor=actor)
+    user.sealed_totp_secret = user.totp_enabled_at = user.totp_last_step = None
 
 
 def regenerate_recovery_codes(user: User, password: str) -> list[str]:
     if not user.two_factor_enabled:
         raise ValidationError(_("Two-factor authentication is not enabled."))
     if not verify_password(user.password_hash, password or ""):
-        raise ValidationError(_("The current password is incorrect."), fields={"password": _("The current password is incorrect.")})
+        message = _("The current password is incorrect.")
+        raise ValidationError(message, fields={"password": message})
     with unit_of_work():
         row = db.session.scalar(for_update(sa.select(User).where(User.id == user.id)))
         codes = _replace_recovery_codes(row)

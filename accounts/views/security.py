@@ -101,10 +101,7 @@ def twofa_setup():
     if user.two_factor_enabled:
         flash(_("Two-factor authentication is already on."), "info")
         return redirect(url_for("accounts.security"))
-    secret = twofactor.open_setup_secret(user, session.get(SETUP_SECRET_KEY))
-    if not secret:
-        secret = twofactor.new_secret()
-        session[SETUP_SECRET_KEY] = twofactor.seal_setup_secret(user, secret)
+    secret, session[SETUP_SECRET_KEY] = twofactor.setup_secret(user, session.get(SETUP_SECRET_KEY))
     form = TwoFactorSetupForm()
     if form.validate_on_submit():
         try:

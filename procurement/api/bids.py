@@ -224,15 +224,13 @@ def withdraw_bid(tender_id: int, bid_id: int):
 @blp.doc(security=BEARER, summary="The signed receipt of a bid of the caller's organization",
          responses={"200": {"description": "The receipt JSON (see the verify endpoint)"}})
 @blp.alt_response(404, schema=ApiErrorSchema, description="No such bid of the caller's organization, or no receipt")
+@blp.alt_response(409, schema=ApiErrorSchema, description="The stored receipt no longer opens (receipt_unreadable)")
 def get_receipt(bid_id: int):
     if not current_user.is_authenticated:
         abort(401)
     org = current_org()
     bid = _own_bid(bid_id, org.id if org else -1)
-    receipt = bid.receipt
-    if not receipt:
-        raise NotFound()
-    return jsonify(receipt)
+    return jsonify(svc.receipt_of(bid))
 
 
 @blp.route("/receipts/verify", methods=["POST"])

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core import at_rest, clock
 from core.db import Base, IdMixin
+from procurement.sealing.receipts import canonical_json
 from procurement.states import BidStatus
 
 __all__ = ["Bid", "BidPart"]
@@ -55,6 +56,7 @@ class Bid(IdMixin, Base):
 
     @property
     def has_receipt(self) -> bool:
+        """A receipt is stored (it may still not open: see `receipt`)."""
         return self.sealed_receipt is not None
 
     @property
@@ -64,7 +66,7 @@ class Bid(IdMixin, Base):
         if self.sealed_receipt is None:
             return None
         try:
-            return json.loads(at_rest.open_sealed(self.receipt_label(self.id), self.sealed_receipt))
+            return json.loads(at_rest.open_on(self, self.receipt_label(self.id), self.sealed_receipt))
         except at_rest.Unreadable:
             log.warning("The receipt of bid %s cannot be opened (SECRET_KEY changed?).", self.id)
             return None
@@ -77,8 +79,7 @@ class Bid(IdMixin, Base):
             return
         if self.id is None:
             raise ValueError("a receipt is sealed under the bid id: flush the bid first")
-        text = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-        self.sealed_receipt = at_rest.seal(self.receipt_label(self.id), text.encode("utf-8"))
+        self.sealed_receipt = at_rest.seal_on(self, self.receipt_label(self.id), canonical_json(document))
 
 
 class BidPart(IdMixin, Base):
@@ -102,24 +103,32 @@ class BidPart(IdMixin, Base):
 
     bid: Mapped[Bid] = relationship(back_populates="parts")
 
+    NAME_MAX = 255
+
     @staticmethod
     def name_label(bid_id: int, seq: int) -> bytes:
         return b"canal-bid-at-rest-v1|part-name|bid=%d|seq=%d" % (bid_id, seq)
 
-    @property
-    def name(self) -> str:
-        """The attachment's file name or the part's label, as the bidder gave it; "part-N"
-        (logged) when it no longer opens (a SECRET_KEY dropped from SECRET_KEY_FALLBACKS),
-        so pages and the opening go on."""
+    def opened_name(self) -> str | None:
+        """The attachment's file name or the part's label, as the bidder gave it; None
+        (logged) when it no longer opens (a SECRET_KEY dropped from SECRET_KEY_FALLBACKS)."""
         try:
-            return at_rest.open_sealed(self.name_label(self.bid_id, self.seq), self.sealed_name).decode("utf-8")
+            return at_rest.open_on(self, self.name_label(self.bid_id, self.seq), self.sealed_name).decode("utf-8")
         except at_rest.Unreadable:
             log.warning("The name of part %s of bid %s cannot be opened (SECRET_KEY changed?).", self.seq, self.bid_id)
-            return f"part-{self.seq}"
+            return None
+
+    @property
+    def name(self) -> str:
+        """The name for pages and the opening: "part-N" when it no longer opens."""
+        opened = self.opened_name()
+        return f"part-{self.seq}" if opened is None else opened
 
     @name.setter
     def name(self, value: str) -> None:
-        """Seals the name under this part's label (bid_id and seq must be set)."""
+        """Seals the name (at most NAME_MAX characters) under this part's label (bid_id and
+        seq must be set)."""
         if self.bid_id is None or self.seq is None:
             raise ValueError("a part name is sealed under its bid and seq: set them first")
-        self.sealed_name = at_rest.seal(self.name_label(self.bid_id, self.seq), value[:255].encode("utf-8"))
+        label = self.name_label(self.bid_id, self.seq)
+        self.sealed_name = at_rest.seal_on(self, label, value[:self.NAME_MAX].encode("utf-8"))

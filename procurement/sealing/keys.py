@@ -123,9 +123,7 @@ def setup_tender_keys(k: int, n: int, recovery_public_key_pem: bytes) -> TenderK
 
     private = X25519PrivateKey.generate()
     public_raw = _raw(private.public_key())
-    public_pem = private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    public_pem = _public_pem(private)
     private_raw = private.private_bytes(
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
     )
@@ -292,9 +290,7 @@ def generate_recovery_keypair(passphrase: bytes | None = None) -> tuple[bytes, b
         serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
     )
     private_pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
-    public_pem = private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    public_pem = _public_pem(private)
     return private_pem, public_pem
 
 
@@ -303,4 +299,8 @@ def recovery_public_pem_of(private_pem: bytes, passphrase: bytes | None = None) 
     private = serialization.load_pem_private_key(private_pem, password=passphrase)
     if not isinstance(private, X25519PrivateKey):
         raise ValueError("not an X25519 private key")
+    return _public_pem(private)
+
+
+def _public_pem(private: X25519PrivateKey) -> bytes:
     return private.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)

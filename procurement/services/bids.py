@@ -43,7 +43,7 @@ from accounts.models import Organization, User
 from accounts.states import OrgKind, Role
 from core import clock, signing
 from core.db import db, for_update, unit_of_work
-from core.errors import InvalidTransition, NotFound, PermissionDenied, ValidationError
+from core.errors import Conflict, InvalidTransition, NotFound, PermissionDenied, ValidationError
 from core.files import DEFAULT_ALLOWED, check_upload
 from procurement import queries, sealing
 from procurement.models import Bid, BidPart, Criterion, Lot, Tender, TenderInvitee
@@ -636,8 +636,13 @@ def submit(bid: Bid, user: User) -> Bid:
         bid.submitted_at = now
         bid.tender_version = tender.version
         bid.needs_resubmission = False
+        names = [p.opened_name() for p in parts]
+        if None in names:  # never sign a placeholder into the receipt
+            raise Conflict(_("The name of a part of this bid can no longer be read. Remove that part and "
+                             "add it again."), code="bid_part_unreadable")
         bid.receipt = sealing.make_receipt(
-            tender.id, org.id, lot_ids, now, [(p.name, p.ciphertext_sha256, sealed_size(p)) for p in parts]
+            tender.id, org.id, lot_ids, now,
+            [(name, p.ciphertext_sha256, sealed_size(p)) for name, p in zip(names, parts, strict=True)]
         )
         _audit("bid.submitted", tender, bid, user, {"parts": len(parts), "replaced": previous})
     return bid
@@ -745,7 +750,7 @@ def submit_complete_bid(tender_id: int, user: User, org: Organization, *, prices
             part.ciphertext = blob.data
             part.ciphertext_sha256 = blob.sha256
             parts.append(part)
-            receipt_parts.append((name[:255], blob.sha256, blob.size))
+            receipt_parts.append((part.name, blob.sha256, blob.size))
         del plain, uploads
         bid.receipt = sealing.make_receipt(state.id, org.id, lot_ids, now, receipt_parts)
         db.session.add_all(parts)
@@ -759,6 +764,19 @@ def submit_complete_bid(tender_id: int, user: User, org: Organization, *, prices
 
 
 # --------------------------------------------------------------------------- receipts
+
+
+def receipt_of(bid: Bid) -> dict:
+    """The bid's signed receipt. NotFound before submission; a Conflict when it is stored
+    but no longer opens (a SECRET_KEY dropped from SECRET_KEY_FALLBACKS): the bidder keeps
+    the copy it downloaded, which still verifies."""
+    if not bid.has_receipt:
+        raise NotFound(_("This bid has no receipt yet."))
+    receipt = bid.receipt
+    if receipt is None:
+        raise Conflict(_("This receipt can no longer be read on the platform. The copy you downloaded at "
+                         "submission still verifies."), code="receipt_unreadable")
+    return receipt
 
 
 @dataclass

@@ -16,7 +16,7 @@ copied to another custodian, tender or purpose does not decrypt.
 
 from __future__ import annotations
 
-import os
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,31 +88,23 @@ def dev_recovery_private_key_path() -> Path:
 
 
 def _ensure_dev_pair() -> bytes:
+    """The development recovery pair in the recovery folder, made once: of processes
+    racing here the first private key written wins (create_private_file never replaces
+    one and writes it whole), and the public key is derived from it."""
     folder = _recovery_dir()
     public_path = folder / RECOVERY_PUBLIC_FILE
     private_path = folder / RECOVERY_PRIVATE_FILE
     if public_path.exists() and private_path.exists():
         return public_path.read_bytes()
-    private_pem, public_pem = sealing.generate_recovery_keypair()
-    try:
-        create_private_file(private_path, private_pem)
-    except FileExistsError:  # another process made it meanwhile (whole: create_private_file)
-        private_pem = private_path.read_bytes()
-        public_pem = sealing.recovery_public_pem_of(private_pem)
-        if not public_path.exists():  # that process may have stopped before writing it
-            _write_public(public_path, public_pem)
-        return public_pem
-    _write_public(public_path, public_pem)
-    current_app.logger.warning(
-        "Generated a development recovery key pair in %s (set PROCUREMENT_RECOVERY_PUBLIC_KEY in production).", folder
-    )
+    with contextlib.suppress(FileExistsError):
+        create_private_file(private_path, sealing.generate_recovery_keypair()[0])
+        current_app.logger.warning(
+            "Generated a development recovery key pair in %s (set PROCUREMENT_RECOVERY_PUBLIC_KEY in production).",
+            folder)
+    public_pem = sealing.recovery_public_pem_of(private_path.read_bytes())
+    with contextlib.suppress(FileExistsError):
+        create_private_file(public_path, public_pem)
     return public_pem
-
-
-def _write_public(path: Path, pem: bytes) -> None:
-    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
-    partial.write_bytes(pem)
-    os.replace(partial, path)
 
 
 def recovery_public_key_pem() -> bytes:

@@ -338,8 +338,8 @@ def _open(tender: Tender, private_key, *, via: str, presenters: list[TenderCusto
                 if part.id in result.values:
                     part.opened_value = result.values[part.id]
                 elif part.id in result.files:
-                    content_type = mimetypes.guess_type(part.name or "")[0] or "application/octet-stream"
-                    stored = store_bytes(result.files[part.id], original_name=part.name or f"part-{part.seq}",
+                    content_type = mimetypes.guess_type(part.name)[0] or "application/octet-stream"
+                    stored = store_bytes(result.files[part.id], original_name=part.name,
                                          content_type=content_type, purpose="bid_attachment")
                     part.opened_file_id = stored.id
             opened_count += 1

@@ -2,11 +2,11 @@
 
 A service that changes what a published tender's document holds (publication, every
 status change, an amendment's dates) calls `tender_changed` inside its unit of work. The
-tenders are collected for the unit of work and, just before it commits (core.db's
-BEFORE_COMMIT, as the audit chain does), written as one outbox message; a rollback drops
-them with the change. A
-buyer organization renamed (accounts' `organization_renamed` event) sends one message for
-all its tenders (their documents hold its names).
+tenders are collected for the transaction (core.db.collect) and, just before it commits
+(core.db's BEFORE_COMMIT, as the audit chain does), written as one outbox message; a
+rollback drops them with the change. A buyer organization renamed (accounts'
+`organization_renamed` event) sends one message for all its tenders (their documents hold
+its names).
 After commit its handler rewrites the tender's document from the database row as it then
 is, so a message that runs twice, late or out of order leaves the same index; a writer
 busy elsewhere makes it fail and the outbox retries it. `flask search rebuild` rewrites
@@ -26,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from core import events, outbox
-from core.db import BEFORE_COMMIT, after_rollback, db
+from core.db import BEFORE_COMMIT, collect, db
 from core.tasks import register_sweep
 from procurement import search
 from procurement.models import Tender
@@ -38,11 +38,8 @@ _PENDING = "procurement.search_index.pending"
 
 
 def tender_changed(tender_id: int) -> None:
-    """Queue the re-indexing of a tender with this unit of work (one message for all)."""
-    info = db.session().info
-    if _PENDING not in info:
-        after_rollback(lambda: info.pop(_PENDING, None))
-    info.setdefault(_PENDING, set()).add(tender_id)
+    """Queue the re-indexing of a tender with this transaction (one message for all)."""
+    collect(_PENDING, set).add(tender_id)
 
 
 def _enqueue_pending(session) -> None:

@@ -312,10 +312,7 @@ def my_bids():
 @login_required
 def receipt_download(bid_id: int):
     bid = _own_bid(bid_id)
-    receipt = bid.receipt
-    if not receipt:
-        abort(404)
-    body = json.dumps(receipt, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    body = json.dumps(svc.receipt_of(bid), ensure_ascii=False, indent=2, sort_keys=True) + "\n"
     response = Response(body, mimetype="application/json")
     response.headers["Content-Disposition"] = f'attachment; filename="bid-receipt-{bid.tender_id}-{bid.id}.json"'
     response.headers["Cache-Control"] = "private, no-store"

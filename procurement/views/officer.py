@@ -82,7 +82,7 @@ def _checked_uploads(form: TenderForm) -> list | None:
     try:
         return check_uploads(form.documents.data or [], allowed=DOCUMENT_TYPES)
     except DomainError as exc:
-        apply_errors(form, exc, {"file": "documents"}, default_field="documents")
+        apply_errors(form, exc, {"file": "documents"})
         return None
 
 

@@ -163,7 +163,7 @@ def list_rows(items: list[queries.TenderListItem]) -> list[ListRow]:
         url=url(t.id), title=localized(t, "title", language),
         category=names["category"].get(t.category, t.category), code=t.category_code or "",
         buyer=localized(t.buyer, "name", language), method=names["method"].get(t.method, t.method),
-        budget=format_money(t.budget, t.currency), badge=names["badge"][time_status(t, now)],
+        budget=format_money(t.budget, t.currency), badge=tender_badge(time_status(t, now)),
         deadline=local_datetime(t.submission_deadline),
     ) for t in items]
 

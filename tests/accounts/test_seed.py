@@ -100,3 +100,11 @@ def test_demo_otp_prints_the_current_code_and_refuses_users_without_2fa(app):
     assert no_2fa.exit_code == 1 and "does not use two-factor" in no_2fa.output
     unknown = runner.invoke(args=["demo", "otp", "nobody@example.com"])
     assert unknown.exit_code == 1
+
+
+def test_demo_otp_names_a_secret_that_no_longer_opens(app, monkeypatch):
+    _run()
+    monkeypatch.setitem(app.config, "SECRET_KEY", "a-rotated-secret")  # no fallback kept
+    db.session.expire_all()
+    result = app.test_cli_runner().invoke(args=["demo", "otp", "officer1@edu.example.com"])
+    assert result.exit_code == 1 and "no longer opens" in result.output and "reset-2fa" in result.output

@@ -202,6 +202,11 @@ def test_an_operator_resets_two_factor_from_the_command_line(client, app):
     assert r.status_code == 302 and r.headers["Location"].endswith(SETUP)
     again = runner.invoke(args=["accounts", "reset-2fa", user.email, "--reason", "x", "--yes"])
     assert again.exit_code != 0 and "does not use two-factor" in again.output
+    other = _officer()
+    blank = runner.invoke(args=["accounts", "reset-2fa", other.email, "--reason", "  ", "--yes"])
+    assert blank.exit_code != 0 and "reason" in blank.output
+    db.session.expire_all()
+    assert db.session.get(User, other.id).two_factor_enabled  # nothing changed
     missing = runner.invoke(args=["accounts", "reset-2fa", "nobody@example.test", "--reason", "x", "--yes"])
     assert missing.exit_code != 0 and "no user" in missing.output
 

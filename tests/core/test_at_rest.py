@@ -35,7 +35,9 @@ def test_a_rotated_secret_opens_old_values_through_its_fallbacks(app, monkeypatc
 
 
 def test_sessions_are_signed_with_the_new_key_and_old_ones_still_read(app, monkeypatch):
-    """SECRET_KEY_FALLBACKS only verifies (GHSA-4grg-w6v8-c28g: signing must use the newest key)."""
+    """SECRET_KEY_FALLBACKS only verifies (GHSA-4grg-w6v8-c28g: signing must use the newest
+    key). Flask's own session code does this; the test pins it for our pinned Flask and our
+    setting (a list, as config.py reads it from the environment)."""
     from itsdangerous import BadSignature
 
     interface = app.session_interface

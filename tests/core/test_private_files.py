@@ -21,19 +21,20 @@ def test_a_private_file_is_owner_only_and_never_replaced(tmp_path):
 
 def test_the_file_appears_only_once_written(tmp_path, monkeypatch):
     """Another process must never read the file empty or half written: while the data is
-    being written and synced, nothing is at the path yet."""
+    being written and synced, nothing is at the path yet; the folder is synced after the
+    name appeared (the new name survives a power cut)."""
     path = tmp_path / "secret.pem"
     seen = []
     real_fsync = os.fsync
 
     def watching_fsync(fd):
-        if not os.path.isdir(f"/proc/self/fd/{fd}"):  # the data, not the folder
-            seen.append(path.exists())
+        is_folder = os.path.isdir(f"/proc/self/fd/{fd}")
+        seen.append(("folder" if is_folder else "data", path.exists()))
         real_fsync(fd)
 
     monkeypatch.setattr(private_files.os, "fsync", watching_fsync)
     create_private_file(path, b"key material")
-    assert seen == [False]
+    assert seen == [("data", False), ("folder", True)]
     assert path.read_bytes() == b"key material"
 
 

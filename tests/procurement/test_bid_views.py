@@ -294,3 +294,24 @@ def test_withdrawing_and_removing_a_part_ask_for_confirmation(client):
     assert 'data-confirm="Withdraw this bid?' in withdraw
     remove = html.split('/remove"')[1].split(">")[0]
     assert 'data-confirm="Remove price-lot-1 from your draft?"' in remove
+
+
+def test_a_receipt_download_before_submission_is_404_and_one_that_no_longer_opens_is_409(app, client, monkeypatch):
+    from tests.helpers import api_headers
+    from tests.procurement.test_bids_api import _token
+
+    _buyer, tender, _keys, org, user = bidding_setup()
+    draft = full_bid(tender, org, user)
+    login(client, user)
+    token = _token(user, org)
+    assert client.get(f"/procurement/bids/{draft.id}/receipt.json").status_code == 404
+    assert client.get(f"/api/v1/bids/{draft.id}/receipt", headers=api_headers(token)).status_code == 404
+    bid = svc.submit(draft, user)
+    assert client.get(f"/procurement/bids/{bid.id}/receipt.json").status_code == 200
+    monkeypatch.setitem(app.config, "SECRET_KEY", "a-rotated-secret")  # the old key dropped, no fallback
+    monkeypatch.setitem(app.config, "SECRET_KEY_FALLBACKS", ["test-secret"])
+    assert client.get(f"/api/v1/bids/{bid.id}/receipt", headers=api_headers(token)).status_code == 200
+    monkeypatch.setitem(app.config, "SECRET_KEY_FALLBACKS", [])
+    with app.app_context():  # the bid loaded afresh, under the new key only
+        r = client.get(f"/api/v1/bids/{bid.id}/receipt", headers=api_headers(token))
+    assert r.status_code == 409 and r.get_json()["error"]["code"] == "receipt_unreadable"

@@ -19,7 +19,7 @@ from accounts.models import Organization
 from accounts.states import CreditStatus, Role, Verification
 from core import clock
 from core.db import db, unit_of_work
-from core.errors import InvalidTransition, NotFound, PermissionDenied, ValidationError
+from core.errors import Conflict, InvalidTransition, NotFound, PermissionDenied, ValidationError
 from core.models.audit import AuditEntry
 from procurement import sealing
 from procurement.models import Bid, BidPart, Bond, Criterion, Tender
@@ -415,20 +415,44 @@ def test_one_call_seals_every_part_with_one_audit_entry_and_a_receipt_of_the_sto
 
 def test_names_and_receipt_are_sealed_at_rest_and_survive_a_key_rotation(app, monkeypatch, setup):
     _buyer, tender, _keys, org, user = setup
-    bid = svc.submit_complete_bid(tender.id, user, org, prices={tender.lots[0].id: 5},
-                                  attachments=[svc.Attachment("华通报价说明.txt", b"x")])
-    db.session.expire_all()
-    bid = db.session.get(Bid, bid.id)
-    part = svc.live_parts(bid)[-1]
+    bid_id = svc.submit_complete_bid(tender.id, user, org, prices={tender.lots[0].id: 5},
+                                     attachments=[svc.Attachment("华通报价说明.txt", b"x")]).id
+
+    def reloaded():
+        db.session.expire_all()
+        bid = db.session.get(Bid, bid_id)
+        return bid, svc.live_parts(bid)[-1]
+
+    bid, part = reloaded()
     assert "华通报价说明".encode() not in part.sealed_name and "华通报价说明".encode() not in bid.sealed_receipt
     assert part.name == "华通报价说明.txt" and bid.receipt["parts"][-1]["name"] == "华通报价说明.txt"
     # rotated, the old secret kept as a fallback: both still read
     monkeypatch.setitem(app.config, "SECRET_KEY", "a-rotated-secret")
     monkeypatch.setitem(app.config, "SECRET_KEY_FALLBACKS", ["test-secret"])
+    bid, part = reloaded()
     assert part.name == "华通报价说明.txt" and sealing.verify_receipt(bid.receipt)
-    # the old secret dropped: a placeholder name and no receipt, not an error
+    # the old secret dropped: what was read stays with the loaded row...
     monkeypatch.setitem(app.config, "SECRET_KEY_FALLBACKS", [])
-    assert part.name == f"part-{part.seq}" and bid.receipt is None and bid.has_receipt
+    assert part.name == "华通报价说明.txt" and bid.receipt is not None
+    # ...and, loaded again, a placeholder name and no receipt, not an error
+    bid, part = reloaded()
+    assert part.opened_name() is None and part.name == f"part-{part.seq}"
+    assert bid.receipt is None and bid.has_receipt
+
+
+def test_a_receipt_is_never_signed_over_a_name_that_no_longer_opens(setup):
+    _buyer, tender, _keys, org, user = setup
+    bid = svc.start_bid(tender, user, org, [tender.lots[0].id])
+    svc.add_price(bid, user, tender.lots[0].id, 5)
+    part = svc.add_attachment(bid, user, "方案.txt", b"plain text proposal")
+    with unit_of_work():
+        db.session.get(BidPart, part.id).sealed_name = b"\0" * 40  # sealed under a key long gone
+    db.session.expire_all()
+    with pytest.raises(Conflict) as exc:
+        svc.submit(db.session.get(Bid, bid.id), user)
+    assert exc.value.code == "bid_part_unreadable"
+    db.session.expire_all()
+    assert db.session.get(Bid, bid.id).status == BidStatus.DRAFT and not db.session.get(Bid, bid.id).has_receipt
 
 
 def test_one_call_replaces_the_current_bid_and_leaves_a_draft_alone(setup):

@@ -327,7 +327,10 @@ def test_every_status_has_its_badge_in_each_language_and_an_unknown_one_is_grey(
                 assert tender_badge(status.value) == tender_badge(status)
             assert str(tender_badge("<odd>")) == '<span class="badge text-bg-secondary">&lt;odd&gt;</span>'
             expected = "澄清期" if language.startswith("zh") else "Enquiry period"
-            assert f">{expected}</span>" in str(tender_badge(TenderStatus.ENQUIRIES))
+            assert str(tender_badge(TenderStatus.ENQUIRIES)) == f'<span class="badge text-bg-info">{expected}</span>'
+            # written out: open tenders green, cancelled red
+            assert 'class="badge text-bg-success"' in str(tender_badge(TenderStatus.TENDERING))
+            assert 'class="badge text-bg-danger"' in str(tender_badge(TenderStatus.CANCELLED))
 
 
 def test_each_cell_of_a_result_row_in_both_languages(client):

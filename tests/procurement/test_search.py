@@ -327,10 +327,19 @@ def test_buyer_list_is_cached_and_dropped_when_a_tender_changes():
     with unit_of_work():  # renamed behind the services' back: still cached
         db.session.get(Organization, first.org.id).name_zh = "扬州市教育局（新）"
     assert [b.name_zh for b in queries.buyer_orgs(max_age=60)] != ["扬州市教育局（新）"]
-    with unit_of_work():  # accounts' rename event drops the list
+    with unit_of_work():  # accounts' rename event drops the list, once committed
         events.publish(events.organization_renamed, "accounts", org_id=first.org.id)
+        assert [b.name_zh for b in queries.buyer_orgs(max_age=60)] != ["扬州市教育局（新）"]
     assert [b.name_zh for b in queries.buyer_orgs(max_age=60)] == ["扬州市教育局（新）"]
     queries.forget_buyer_list()
+
+
+def test_a_draft_cancelled_before_publication_does_not_list_its_buyer():
+    from procurement.services import tenders as tender_svc
+
+    buyer = _buyer("扬州市民政局")
+    tender_svc.cancel(draft_tender(buyer), buyer.officer, "Not needed after all")
+    assert queries.buyer_orgs() == []
 
 
 

@@ -91,6 +91,19 @@ def test_a_refused_change_sends_no_message_and_the_next_change_sends_its_own():
     assert len(_messages()) == before + 1 and _messages()[-1].payload == {"tender_ids": [tender.id]}
 
 
+def test_a_plain_rollback_forgets_the_queued_tenders():
+    """Queued outside a unit of work, then rolled back by the session itself (not by
+    unit_of_work): the next transaction does not send them."""
+    buyer = make_buyer(2)
+    tender = published_tender(buyer)
+    before = len(_messages())
+    index_svc.tender_changed(tender.id)
+    db.session.rollback()
+    with unit_of_work():
+        pass
+    assert len(_messages()) == before
+
+
 def test_one_message_per_unit_of_work_for_all_its_tenders():
     buyer = make_buyer(2)
     first, second = published_tender(buyer), published_tender(buyer)
